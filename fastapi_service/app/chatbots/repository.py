@@ -1,0 +1,112 @@
+"""All SQL touching chatbots and their keys."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from app.chatbots.schemas import ChatbotPut
+
+
+async def record_delivery(conn: asyncpg.Connection, delivery_id: str) -> bool:
+    """Remember a webhook-id inside the caller's transaction; False if it was seen before."""
+    row = await conn.fetchrow(
+        "INSERT INTO webhook_receipts (id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING id", delivery_id
+    )
+    return row is not None
+
+
+async def lock_chatbot(conn: asyncpg.Connection, chatbot_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT id, version, deleted FROM chatbots WHERE id = $1 FOR UPDATE", chatbot_id)
+
+
+async def upsert_chatbot(conn: asyncpg.Connection, chatbot_id: UUID, body: ChatbotPut) -> None:
+    await conn.execute(
+        """
+        INSERT INTO chatbots (id, version, deleted, tenant, name, active, language, prompts, generation,
+                              allowed_domains, rate_limits, widget, updated_at)
+        VALUES ($1, $2, false, $3, $4, $5, $6, $7, $8, $9, $10, $11, now())
+        ON CONFLICT (id) DO UPDATE SET
+            version = EXCLUDED.version, deleted = false, tenant = EXCLUDED.tenant, name = EXCLUDED.name,
+            active = EXCLUDED.active, language = EXCLUDED.language, prompts = EXCLUDED.prompts,
+            generation = EXCLUDED.generation, allowed_domains = EXCLUDED.allowed_domains,
+            rate_limits = EXCLUDED.rate_limits, widget = EXCLUDED.widget, updated_at = now()
+        """,
+        chatbot_id,
+        body.version,
+        body.tenant,
+        body.name,
+        body.active,
+        body.language,
+        body.prompts.model_dump(),
+        body.generation.model_dump(),
+        body.allowed_domains,
+        body.rate_limits.model_dump(),
+        body.widget.model_dump(),
+    )
+
+
+async def replace_keys(conn: asyncpg.Connection, chatbot_id: UUID, body: ChatbotPut) -> None:
+    """Keys not in the payload are revoked: deleted here, so they stop resolving at once."""
+    keep = [k.sha256 for k in body.api_keys]
+    await conn.execute(
+        "DELETE FROM api_keys WHERE chatbot_id = $1 AND NOT (sha256 = ANY($2::text[]))", chatbot_id, keep
+    )
+    for key in body.api_keys:
+        await conn.execute(
+            """
+            INSERT INTO api_keys (id, chatbot_id, kind, prefix, sha256, expires_at)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT (sha256) DO UPDATE SET kind = EXCLUDED.kind, prefix = EXCLUDED.prefix,
+                expires_at = EXCLUDED.expires_at, id = EXCLUDED.id
+            WHERE api_keys.chatbot_id = EXCLUDED.chatbot_id
+            """,
+            _key_uuid(key.id),
+            chatbot_id,
+            key.kind,
+            key.prefix,
+            key.sha256,
+            key.expires_at,
+        )
+
+
+def _key_uuid(value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        import uuid
+
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"chatbot-platform:key:{value}")
+
+
+async def tombstone_chatbot(conn: asyncpg.Connection, chatbot_id: UUID, version: int) -> None:
+    """Delete everything derived from the chatbot and keep a versioned tombstone row."""
+    await conn.execute(
+        """
+        INSERT INTO chatbots (id, version, deleted, active, updated_at) VALUES ($1, $2, true, false, now())
+        ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, deleted = true, active = false,
+            prompts = '{}', generation = '{}', allowed_domains = '{}', rate_limits = '{}', widget = '{}',
+            updated_at = now()
+        """,
+        chatbot_id,
+        version,
+    )
+    await conn.execute("DELETE FROM api_keys WHERE chatbot_id = $1", chatbot_id)
+    for statement in CHATBOT_DATA_DELETES:
+        await conn.execute(statement, chatbot_id)
+
+
+# Other packages append "DELETE ... WHERE chatbot_id = $1" statements for the data they own
+# (sessions, messages, usage...), so deleting a chatbot removes all of it in one transaction.
+CHATBOT_DATA_DELETES: list[str] = [
+    "DELETE FROM chunks WHERE chatbot_id = $1",
+    "UPDATE sources SET deleted = true, content = NULL, chunk_count = 0, indexed_version = NULL, "
+    "state = 'ready', error = NULL WHERE chatbot_id = $1",
+]
+
+
+async def get_chatbot(conn: asyncpg.Connection, chatbot_id: UUID) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM chatbots WHERE id = $1 AND NOT deleted", chatbot_id)
+    return dict(row) if row else None

@@ -1,0 +1,79 @@
+"""Wire shapes of the internal chatbot API (see shared DESIGN.md)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DOMAIN_RE = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(:\d{1,5})?$")
+
+
+class Prompts(BaseModel):
+    system: str = Field("", max_length=20_000)
+    user_template: str = Field("", max_length=20_000)
+
+
+class Generation(BaseModel):
+    model: str | None = Field(None, max_length=200)
+    temperature: float = Field(0.2, ge=0, le=2)
+    max_tokens: int = Field(512, ge=16, le=8192)
+    top_k: int = Field(5, ge=1, le=50)
+
+
+class ApiKeyIn(BaseModel):
+    id: str = Field(min_length=1, max_length=64)
+    kind: Literal["publishable", "secret"]
+    prefix: str = Field(max_length=32)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    expires_at: datetime | None = None
+
+
+class RateLimits(BaseModel):
+    key_per_minute: int | None = Field(None, ge=1, le=100_000)
+    ip_per_minute: int | None = Field(None, ge=1, le=100_000)
+
+
+class WidgetLook(BaseModel):
+    title: str = Field("Ask us anything", max_length=120)
+    color: str = Field("#2563eb", pattern=r"^#[0-9a-fA-F]{6}$")
+    welcome: str = Field("Hi! How can I help?", max_length=1000)
+    suggestions: list[str] = Field(default_factory=list, max_length=10)
+
+
+class ChatbotPut(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    version: int = Field(ge=1)
+    tenant: str = Field("", max_length=200)
+    name: str = Field(max_length=200)
+    active: bool = True
+    language: str = Field("en", max_length=16)
+    prompts: Prompts = Field(default_factory=Prompts)
+    generation: Generation = Field(default_factory=Generation)
+    allowed_domains: list[str] = Field(default_factory=list, max_length=200)
+    api_keys: list[ApiKeyIn] = Field(default_factory=list, max_length=100)
+    rate_limits: RateLimits = Field(default_factory=RateLimits)
+    widget: WidgetLook = Field(default_factory=WidgetLook)
+
+    @field_validator("allowed_domains")
+    @classmethod
+    def _domains(cls, values: list[str]) -> list[str]:
+        cleaned = []
+        for value in values:
+            host = value.strip().lower()
+            if not DOMAIN_RE.match(host):
+                raise ValueError(f"not a host name or *.wildcard: {value!r}")
+            cleaned.append(host)
+        return cleaned
+
+
+class VersionOnly(BaseModel):
+    version: int = Field(ge=1)
+
+
+class Applied(BaseModel):
+    applied: bool
+    detail: str = ""

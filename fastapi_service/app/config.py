@@ -1,0 +1,146 @@
+"""The engine's one settings object, read from the environment and `.env`.
+
+Every variable here is documented in the README's configuration table and in `.env.example`.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PLACEHOLDER_MARKERS = ("change-me", "changeme", "placeholder", "example", "xxxx")
+DEV_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"local-development-only-secret!!").decode()
+
+
+def default_state_dir() -> Path:
+    """Where local mode keeps its embedded database: `$XDG_DATA_HOME/chatbot-platform`."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "chatbot-platform"
+
+
+class Environment(StrEnum):
+    LOCAL = "local"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class LLMBackend(StrEnum):
+    OLLAMA = "ollama"
+    OPENAI = "openai"
+    NONE = "none"  # always answer extractively
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    environment: Environment = Environment.LOCAL
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    public_base_url: str = ""  # how browsers reach the engine; derived from host/port when empty
+    log_level: str = "INFO"
+    log_format: str = Field("json", pattern="^(json|text)$")
+
+    # Database. Unset DATABASE_URL => start the embedded pgserver in `state_dir`.
+    database_url: str | None = None
+    state_dir: Path = Field(default_factory=default_state_dir)
+    db_pool_min: int = Field(1, ge=1)
+    db_pool_max: int = Field(10, ge=1)
+    db_command_timeout: float = Field(30.0, gt=0)
+
+    # Embeddings
+    embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    embedding_batch_size: int = Field(64, ge=1, le=1024)
+    embedding_dim: int = 384
+
+    # Odoo <-> engine
+    webhook_secret: str = DEV_WEBHOOK_SECRET
+    odoo_url: str = ""  # where status callbacks go; empty => callbacks are not sent
+    webhook_max_body_bytes: int = Field(40 * 1024 * 1024, ge=1024)
+
+    # Ingestion
+    workers_in_process: bool = True
+    worker_concurrency: int = Field(2, ge=1, le=64)
+    max_document_bytes: int = Field(25 * 1024 * 1024, ge=1)
+    max_pdf_pages: int = Field(500, ge=1)
+    max_extracted_chars: int = Field(5_000_000, ge=1)
+    extraction_timeout_seconds: float = Field(60.0, gt=0)
+    extraction_memory_mb: int = Field(768, ge=64)
+    chunk_tokens: int = Field(256, ge=32, le=256)
+    chunk_overlap_tokens: int = Field(32, ge=0, le=128)
+    fetch_timeout_seconds: float = Field(15.0, gt=0)
+    fetch_max_bytes: int = Field(10 * 1024 * 1024, ge=1)
+    fetch_max_redirects: int = Field(5, ge=0, le=20)
+    fetch_user_agent: str = "ChatbotPlatformBot/1.0"
+
+    # Generation
+    llm_backend: LLMBackend = LLMBackend.OLLAMA
+    ollama_url: str = "http://127.0.0.1:11434"
+    ollama_model: str = "qwen2.5:0.5b-instruct"
+    openai_base_url: str = ""
+    openai_api_key: str = ""
+    openai_model: str = ""
+    llm_timeout_seconds: float = Field(60.0, gt=0)
+    llm_max_concurrency: int = Field(4, ge=1)
+    llm_queue_timeout_seconds: float = Field(2.0, ge=0)
+
+    # Public API
+    rate_limit_storage_url: str = "memory://"
+    rate_limit_default: str = "60/minute"
+    rate_limit_ip: str = "120/minute"
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    key_cache_seconds: float = Field(30.0, ge=0, le=60)
+    max_message_chars: int = Field(4000, ge=1)
+    history_turns: int = Field(6, ge=0, le=50)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.environment in (Environment.LOCAL, Environment.TEST):
+            return self
+        secret = self.webhook_secret
+        if secret == DEV_WEBHOOK_SECRET or any(m in secret.lower() for m in PLACEHOLDER_MARKERS):
+            raise ValueError(
+                "WEBHOOK_SECRET is a placeholder; generate one with "
+                "`python -c \"import base64,secrets;print('whsec_'+base64.b64encode(secrets.token_bytes(32)).decode())\"`"
+            )
+        if webhook_secret_bytes(secret) is None or len(webhook_secret_bytes(secret) or b"") < 24:
+            raise ValueError("WEBHOOK_SECRET must be 'whsec_' + base64 of at least 24 random bytes")
+        if self.database_url is None:
+            raise ValueError("DATABASE_URL is required outside local/test mode")
+        return self
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def base_url(self) -> str:
+        return self.public_base_url.rstrip("/") or f"http://{self.host}:{self.port}"
+
+
+def webhook_secret_bytes(secret: str) -> bytes | None:
+    """Decode a `whsec_<base64>` secret; None when it is not of that form."""
+    if not secret.startswith("whsec_"):
+        return None
+    try:
+        return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except ValueError:
+        return None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,114 @@
+"""App factory and lifespan: database (embedded or external), migrations, model, workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import asyncpg
+from fastapi import FastAPI
+
+from app.chatbots.router import router as chatbots_router
+from app.config import Settings, get_settings
+from app.db.embedded import EmbeddedPostgres
+from app.db.migrations import apply_migrations
+from app.db.pool import create_pool
+from app.embedding.service import EmbeddingService
+from app.errors import install_error_handlers
+from app.health.router import router as health_router
+from app.resources import Resources
+
+logger = logging.getLogger(__name__)
+
+# Hooks other packages register to run once the database is ready / at shutdown
+# (ingestion workers, schedulers...). Each receives the shared Resources.
+Hook = Callable[[Resources], Awaitable[None]]
+READY_HOOKS: list[Hook] = []
+SHUTDOWN_HOOKS: list[Hook] = []
+
+
+async def _connect_database(resources: Resources) -> None:
+    """Start/attach the database, apply migrations, open the pool; retry until it works."""
+    settings = resources.settings
+    delay = 0.5
+    while True:
+        try:
+            if settings.embedded_database:
+                if resources.embedded_db is None:
+                    resources.embedded_db = EmbeddedPostgres(settings.state_dir)
+                    resources.dsn = await asyncio.to_thread(resources.embedded_db.start)
+            else:
+                resources.dsn = settings.database_url
+            assert resources.dsn is not None
+            conn = await asyncpg.connect(resources.dsn, timeout=10)
+            try:
+                applied = await apply_migrations(conn)
+                if applied:
+                    logger.info("migrations applied", extra={"migrations": applied})
+            finally:
+                await conn.close()
+            resources.pool = await create_pool(settings, resources.dsn)
+            resources.startup_error = None
+            return
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            resources.startup_error = f"unreachable: {type(exc).__name__}: {exc}"
+            logger.warning("database not reachable yet; retrying", extra={"error": str(exc)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10)
+
+
+async def _load_model(resources: Resources) -> None:
+    try:
+        await resources.embedder.load_async()
+    except Exception:
+        logger.exception("embedding model failed to load")
+
+
+async def _start(resources: Resources) -> None:
+    await asyncio.gather(_connect_database(resources), _load_model(resources))
+    for hook in READY_HOOKS:
+        await hook(resources)
+
+
+def create_app(settings: Settings | None = None, embedder: EmbeddingService | None = None) -> FastAPI:
+    """Build the app; tests may pass a loaded `embedder` to share one model between apps."""
+    settings = settings or get_settings()
+    owns_embedder = embedder is None
+    embedder = embedder or EmbeddingService(
+        settings.embedding_model, settings.embedding_batch_size, settings.embedding_dim
+    )
+    resources = Resources(settings=settings, embedder=embedder)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        starter = asyncio.create_task(_start(resources), name="startup")
+        resources.extras["startup_task"] = starter
+        try:
+            yield
+        finally:
+            starter.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await starter
+            for hook in reversed(SHUTDOWN_HOOKS):
+                with contextlib.suppress(Exception):
+                    await hook(resources)
+            if resources.pool is not None:
+                await resources.pool.close()
+            if owns_embedder:
+                embedder.close()
+            if resources.embedded_db is not None:
+                await asyncio.to_thread(resources.embedded_db.stop)
+
+    app = FastAPI(
+        title="Chatbot Platform engine",
+        version="1.0.0",
+        summary="Retrieval-augmented answers over a tenant's documents.",
+        lifespan=lifespan,
+    )
+    app.state.resources = resources
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(chatbots_router)
+    return app
