@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from app.observability.metrics import EMBEDDED_TEXTS, EMBEDDING_SECONDS
+
 logger = logging.getLogger(__name__)
 
 PACKAGED_MODEL_NAMES = {"sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2"}
@@ -80,22 +82,25 @@ class EmbeddingService:
     async def load_async(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self.load)
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Blocking encode: float32 [n, dim], L2-normalized."""
+    def encode(self, texts: Sequence[str], purpose: str = "query") -> np.ndarray:
+        """Blocking encode: float32 [n, dim], L2-normalized. `purpose` labels the metrics."""
         model = self.load()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        EMBEDDED_TEXTS.labels(purpose).inc(len(texts))
+        with EMBEDDING_SECONDS.labels(purpose).time():
+            vectors = model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return np.asarray(vectors, dtype=np.float32)
 
-    async def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self.encode, list(texts))
+    async def embed(self, texts: Sequence[str], purpose: str = "query") -> np.ndarray:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.encode, list(texts), purpose)
 
     async def embed_one(self, text: str) -> np.ndarray:
         return (await self.embed([text]))[0]
