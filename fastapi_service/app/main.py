@@ -18,6 +18,8 @@ from app.db.pool import create_pool
 from app.embedding.service import EmbeddingService
 from app.errors import install_error_handlers
 from app.health.router import router as health_router
+from app.observability.middleware import RequestContextMiddleware
+from app.observability.router import router as metrics_router
 from app.resources import Resources
 
 logger = logging.getLogger(__name__)
@@ -109,6 +111,8 @@ def create_app(settings: Settings | None = None, embedder: EmbeddingService | No
     )
     app.state.resources = resources
     install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.include_router(chatbots_router)
     return app

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 
 from app.deps import SettingsDep
 from app.errors import PayloadTooLarge, Unauthorized, Unprocessable
+from app.observability.context import bind_chatbot
 from app.webhooks.signing import InvalidSignature, verify
 
 
@@ -32,6 +33,8 @@ async def _read_capped(request: Request, cap: int) -> bytes:
 
 
 async def signed_delivery(request: Request, settings: SettingsDep) -> SignedDelivery:
+    if "chatbot_id" in request.path_params:
+        bind_chatbot(request.path_params["chatbot_id"])
     body = await _read_capped(request, settings.webhook_max_body_bytes)
     try:
         delivery_id = verify(settings.webhook_secret, body, dict(request.headers))
