@@ -24,7 +24,8 @@ class TemplateError(ValueError):
 
 
 def render(template: str, env: Mapping[str, str]) -> str:
-    """Substitute placeholders; a missing required variable or a multi-line value is an error."""
+    """Substitute placeholders outside comment lines; a missing required variable or a multi-line
+    value is an error."""
 
     def substitute(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
@@ -37,7 +38,10 @@ def render(template: str, env: Mapping[str, str]) -> str:
             raise TemplateError(f"{name} must be a single line")
         return value
 
-    return PLACEHOLDER.sub(substitute, template)
+    lines = template.splitlines(keepends=True)
+    return "".join(
+        line if line.lstrip().startswith((";", "#")) else PLACEHOLDER.sub(substitute, line) for line in lines
+    )
 
 
 def hash_admin_password(rendered: str) -> str:

@@ -1,0 +1,91 @@
+"""odoo_service/config/entrypoint.py renders odoo.conf from the environment and hands over."""
+
+from __future__ import annotations
+
+import configparser
+import importlib.util
+import stat
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.deploy.conftest import REPO
+
+TEMPLATE = REPO / "odoo_service/config/odoo.conf"
+
+
+def _load_entrypoint() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("odoo_entrypoint", REPO / "odoo_service/config/entrypoint.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def entrypoint() -> ModuleType:
+    return _load_entrypoint()
+
+
+ENV = {"ODOO_DB_PASSWORD": "db-pass", "ODOO_ADMIN_PASSWORD": "admin-pass"}
+
+
+def test_template_renders_to_a_valid_config(entrypoint: ModuleType) -> None:
+    rendered = entrypoint.render(TEMPLATE.read_text(), ENV)
+    assert "${" not in "".join(line for line in rendered.splitlines() if not line.startswith(";"))
+    parser = configparser.RawConfigParser()
+    parser.read_string(rendered)
+    options = parser["options"]
+    assert options["db_host"] == "db"
+    assert options["db_user"] == "odoo"
+    assert options["db_password"] == "db-pass"
+    assert options["db_name"] == "odoo"
+    assert options["list_db"] == "False"
+    assert options["workers"] == "0"
+    assert options["addons_path"].split(",")[0] == "/opt/chatbot-addons"
+
+
+def test_template_holds_no_secret() -> None:
+    parser = configparser.RawConfigParser()
+    parser.read_string(TEMPLATE.read_text())
+    for key in ("db_password", "admin_passwd"):
+        assert parser["options"][key].startswith("${"), key
+
+
+def test_defaults_and_overrides(entrypoint: ModuleType) -> None:
+    assert entrypoint.render("w = ${ODOO_WORKERS:-0}", {}) == "w = 0"
+    assert entrypoint.render("w = ${ODOO_WORKERS:-0}", {"ODOO_WORKERS": "4"}) == "w = 4"
+    assert entrypoint.render("w = ${ODOO_WORKERS:-0}", {"ODOO_WORKERS": ""}) == "w = 0"
+
+
+def test_missing_required_variable_is_an_error(entrypoint: ModuleType) -> None:
+    with pytest.raises(entrypoint.TemplateError, match="ODOO_DB_PASSWORD"):
+        entrypoint.render(TEMPLATE.read_text(), {"ODOO_ADMIN_PASSWORD": "x"})
+
+
+def test_a_value_cannot_inject_config_lines(entrypoint: ModuleType) -> None:
+    with pytest.raises(entrypoint.TemplateError, match="single line"):
+        entrypoint.render("p = ${P}", {"P": "x\nadmin_passwd = y"})
+
+
+def test_main_writes_a_private_config_and_execs_the_official_entrypoint(
+    entrypoint: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "odoo.conf"
+    monkeypatch.setattr(entrypoint, "TEMPLATE", str(TEMPLATE))
+    monkeypatch.setattr(entrypoint, "TARGET", str(target))
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    calls: list[tuple[str, list[str]]] = []
+    monkeypatch.setattr(entrypoint.os, "execv", lambda path, argv: calls.append((path, argv)))
+    entrypoint.main(["odoo", "--init=chatbot_platform"])
+    assert calls == [("/entrypoint.sh", ["/entrypoint.sh", "odoo", "--init=chatbot_platform"])]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert "db_password = db-pass" in target.read_text()
+
+
+def test_admin_password_is_hashed_when_passlib_is_there(entrypoint: ModuleType) -> None:
+    pytest.importorskip("passlib")
+    rendered = entrypoint.hash_admin_password("[options]\nadmin_passwd = secret\n")
+    assert "secret" not in rendered and "admin_passwd = $pbkdf2-sha512$" in rendered
