@@ -173,6 +173,7 @@ def test_engine_environment(compose: dict[str, Any]) -> None:
         assert env["OLLAMA_URL"] == "http://${OLLAMA_SERVICE:-ollama}:11434"
         assert env["RATE_LIMIT_STORAGE_URL"] == "redis://redis:6379/0"
         assert env["HF_HUB_OFFLINE"] == "1"
+        assert env["FETCH_ALLOW_PRIVATE_NETWORKS"] == "false"  # the SSRF guard stays on
     assert "/readyz" in " ".join(compose["services"]["api"]["healthcheck"]["test"])
 
 
