@@ -1,0 +1,1 @@
+from . import source_status

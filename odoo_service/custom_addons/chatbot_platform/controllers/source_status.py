@@ -1,0 +1,70 @@
+import json
+import logging
+
+from odoo import fields, http
+from odoo.http import request
+
+from ..tools import webhooks
+
+_logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+STATES = ("queued", "processing", "ready", "failed")
+
+
+def _error(status, kind, detail):
+    return request.make_json_response({"error": kind, "detail": detail}, status=status)
+
+
+class SourceStatusController(http.Controller):
+    """Ingestion status callbacks from the engine (Standard Webhooks signed)."""
+
+    @http.route(
+        "/chatbot_platform/hooks/source-status", type="http", auth="public", methods=["POST"],
+        csrf=False, save_session=False,
+    )
+    def source_status(self):
+        if (request.httprequest.content_length or 0) > MAX_BODY_BYTES:
+            return _error(413, "payload_too_large", "Status callbacks are limited to 64 KiB.")
+        body = request.httprequest.get_data(cache=False)
+        if len(body) > MAX_BODY_BYTES:
+            return _error(413, "payload_too_large", "Status callbacks are limited to 64 KiB.")
+        try:
+            secret = request.env["chatbot.outbox"]._webhook_secret()
+        except ValueError:
+            _logger.error("Chatbot status callback refused: WEBHOOK_SECRET is not configured")
+            return _error(503, "not_configured", "Odoo has no webhook secret configured.")
+        try:
+            webhooks.verify(secret, request.httprequest.headers, body)
+        except webhooks.WebhookVerificationError:
+            return _error(401, "unauthorized", "Invalid or expired webhook signature.")
+        try:
+            data = json.loads(body)
+            source_uuid, chatbot_uuid = str(data["source"]), str(data["chatbot"])
+            version, state = int(data["version"]), data["state"]
+            chunks = data.get("chunks")
+            chunks = int(chunks) if chunks is not None else None
+        except (ValueError, KeyError, TypeError):
+            return _error(400, "invalid_body", "Expected {chatbot, source, version, state, chunks, error}.")
+        if state not in STATES:
+            return _error(400, "invalid_body", "Unknown state.")
+        # sudo: chatbot.document/chatbot.link - the caller is the engine, authenticated by the
+        # signature above, not an Odoo user; only the source named by its UUID is touched
+        source = request.env["chatbot.source.mixin"].sudo()._find_by_uuid(source_uuid)
+        if not source or source.chatbot_id.uuid != chatbot_uuid:
+            return _error(404, "not_found", "Unknown source.")
+        applied = source._apply_engine_status(
+            version, state, chunks, (data.get("error") or None), _parse_time(data.get("indexed_at"))
+        )
+        return request.make_json_response({"ok": True, "applied": applied})
+
+
+def _parse_time(value):
+    """ISO-8601 (UTC) to Odoo's naive UTC datetime; None when absent or unreadable."""
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        parsed = fields.Datetime.to_datetime(value.replace("T", " ").replace("Z", "")[:19])
+    except ValueError:
+        return None
+    return parsed

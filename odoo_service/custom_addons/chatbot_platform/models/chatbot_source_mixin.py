@@ -1,0 +1,69 @@
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+
+from .chatbot_sync_mixin import SKIP_SYNC
+
+SOURCE_STATES = [
+    ("queued", "Queued"),
+    ("processing", "Processing"),
+    ("ready", "Ready"),
+    ("failed", "Failed"),
+]
+
+
+class ChatbotSourceMixin(models.AbstractModel):
+    """What documents and links share: the chatbot they feed and their ingestion status."""
+
+    _name = "chatbot.source.mixin"
+    _inherit = ["chatbot.sync.mixin"]
+    _description = "Chatbot knowledge source"
+    _check_company_auto = True
+
+    name = fields.Char(required=True)
+    chatbot_id = fields.Many2one(
+        "chatbot.chatbot", required=True, ondelete="cascade", index=True, check_company=True,
+    )
+    company_id = fields.Many2one(related="chatbot_id.company_id", store=True, index=True)
+    state = fields.Selection(SOURCE_STATES, default="queued", required=True, readonly=True, copy=False)
+    chunk_count = fields.Integer(string="Chunks", readonly=True, copy=False)
+    error = fields.Text(string="Ingestion error", readonly=True, copy=False)
+    indexed_at = fields.Datetime(string="Last indexed", readonly=True, copy=False)
+
+    def _sync_chatbot(self):
+        return self.chatbot_id
+
+    def _sync_path(self):
+        self.ensure_one()
+        return "/internal/v1/chatbots/%s/sources/%s" % (self.chatbot_id.uuid, self.uuid)
+
+    def write(self, vals):
+        if "chatbot_id" in vals and any(rec.chatbot_id.id != vals["chatbot_id"] for rec in self):
+            raise UserError(self.env._("A source cannot be moved to another chatbot; create it there instead."))
+        return super().write(vals)
+
+    def _sync_enqueue_upsert(self):
+        super()._sync_enqueue_upsert()
+        # the engine re-ingests every new version; what Odoo shows waits for its callback
+        self.with_context(**{SKIP_SYNC: True}).write({"state": "queued", "error": False})
+
+    @api.model
+    def _find_by_uuid(self, source_uuid):
+        """The document or link with this UUID, in the caller's access rights."""
+        for model in ("chatbot.document", "chatbot.link"):
+            record = self.env[model].search([("uuid", "=", source_uuid)], limit=1)
+            if record:
+                return record
+        return self.env["chatbot.document"]
+
+    def _apply_engine_status(self, version, state, chunks=None, error=None, indexed_at=None):
+        """Apply a status reported by the engine; False when it is older than the record."""
+        self.ensure_one()
+        if version < self.version or state not in dict(SOURCE_STATES):
+            return False
+        vals = {"state": state, "error": error or False}
+        if chunks is not None:
+            vals["chunk_count"] = max(0, int(chunks))
+        if state == "ready":
+            vals["indexed_at"] = indexed_at or fields.Datetime.now()
+        self.with_context(**{SKIP_SYNC: True}).write(vals)
+        return True

@@ -1,0 +1,106 @@
+"""Builders for the JSON bodies of the engine's internal API (see docs/odoo_addon.md).
+
+They take plain values so that the exact wire shape is testable without a database.
+"""
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a helpful assistant. Answer only from the provided context. "
+    "If the context does not contain the answer, say that you do not know."
+)
+DEFAULT_USER_TEMPLATE = "Context:\n{context}\n\nQuestion: {question}"
+
+
+def split_lines(text):
+    """Non-empty, stripped lines (commas also separate) of a free-text field."""
+    items = []
+    for line in (text or "").replace(",", "\n").splitlines():
+        line = line.strip()
+        if line and line not in items:
+            items.append(line)
+    return items
+
+
+def iso_utc(value):
+    """ISO-8601 UTC for a naive UTC datetime (Odoo's convention), or None."""
+    if not value:
+        return None
+    return value.replace(microsecond=0).isoformat() + "Z"
+
+
+def api_key_entry(key_uuid, kind, prefix, sha256, expires_at):
+    return {
+        "id": key_uuid,
+        "kind": kind,
+        "prefix": prefix,
+        "sha256": sha256,
+        "expires_at": iso_utc(expires_at),
+    }
+
+
+def chatbot_payload(
+    *, version, tenant, name, active, language, system_prompt, user_template, model,
+    temperature, max_tokens, top_k, allowed_domains, api_keys, key_per_minute, ip_per_minute,
+    widget_title, widget_color, widget_welcome, widget_suggestions,
+):
+    return {
+        "version": version,
+        "tenant": tenant,
+        "name": name,
+        "active": bool(active),
+        "language": language,
+        "prompts": {
+            "system": system_prompt or DEFAULT_SYSTEM_PROMPT,
+            "user_template": user_template or DEFAULT_USER_TEMPLATE,
+        },
+        "generation": {
+            "model": model or None,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "top_k": top_k,
+        },
+        "allowed_domains": split_lines(allowed_domains),
+        "api_keys": api_keys,
+        "rate_limits": {
+            "key_per_minute": key_per_minute or None,
+            "ip_per_minute": ip_per_minute or None,
+        },
+        "widget": {
+            "title": widget_title or name,
+            "color": widget_color or None,
+            "welcome": widget_welcome or None,
+            "suggestions": split_lines_only(widget_suggestions),
+        },
+    }
+
+
+def split_lines_only(text):
+    """Non-empty lines; suggestions may contain commas, so only newlines separate them."""
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+def document_payload(*, version, name, filename, mimetype, sha256):
+    """The stored form; the sender adds ``document.content_base64`` at delivery time."""
+    return {
+        "version": version,
+        "kind": "document",
+        "name": name,
+        "document": {"filename": filename, "mimetype": mimetype, "sha256": sha256},
+    }
+
+
+def link_payload(*, version, name, url, max_depth, max_pages, refresh_hours):
+    return {
+        "version": version,
+        "kind": "link",
+        "name": name,
+        "link": {
+            "url": url,
+            "max_depth": max_depth,
+            "max_pages": max_pages,
+            "refresh_hours": refresh_hours or None,
+        },
+    }
+
+
+def delete_payload(version):
+    return {"version": version}
