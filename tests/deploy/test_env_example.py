@@ -62,7 +62,7 @@ def test_secrets_are_placeholders(env_example: dict[str, tuple[bool, str]]) -> N
 
 def test_values_set_in_env_example_are_the_engine_defaults(env_example: dict[str, tuple[bool, str]]) -> None:
     for field in Settings.model_fields:
-        is_set, value = env_example[field.upper()]
+        is_set, value = env_example.get(field.upper(), (False, ""))  # undocumented: see the test above
         if not is_set or field.upper() in SECRET_NAMES:
             continue
         assert _settings_value(field, value) == _settings_default(field), field.upper()
