@@ -114,6 +114,17 @@ class Settings(BaseSettings):
         if secret == DEV_WEBHOOK_SECRET or any(m in secret.lower() for m in PLACEHOLDER_MARKERS):
             raise ValueError(
                 "WEBHOOK_SECRET is a placeholder; generate one with "
+    # Retrieval and answers (docs/answering.md)
+    retrieval_exact_max_chunks: int = Field(10_000, ge=0)  # larger chatbots use the HNSW index
+    retrieval_candidates: int = Field(50, ge=1, le=1000)  # per retriever, before fusion
+    retrieval_fusion: str = Field("convex", pattern="^(convex|rrf)$")
+    retrieval_dense_weight: float = Field(0.5, ge=0, le=1)  # convex fusion: weight of the cosine
+    bm25_k1: float = Field(0.9, gt=0)
+    bm25_b: float = Field(0.4, ge=0, le=1)
+    hnsw_ef_search: int = Field(100, ge=1, le=1000)
+    answer_min_similarity: float = Field(0.3, ge=-1, le=1)  # below: "I don't know" + unanswered
+    no_answer_message: str = "I don't know: I couldn't find anything about that in the documents I have."
+
                 "`python -c \"import base64,secrets;print('whsec_'+base64.b64encode(secrets.token_bytes(32)).decode())\"`"
             )
         if webhook_secret_bytes(secret) is None or len(webhook_secret_bytes(secret) or b"") < 24:

@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import asyncpg
 from fastapi import FastAPI
 
+from app.analytics.router import router as analytics_router
+from app.chat.router import router as chat_router
 from app.chatbots.router import router as chatbots_router
 from app.config import Settings, get_settings
 from app.db.embedded import EmbeddedPostgres
@@ -20,7 +22,12 @@ from app.errors import install_error_handlers
 from app.health.router import router as health_router
 from app.observability.middleware import RequestContextMiddleware
 from app.observability.router import router as metrics_router
+from app.public.cors import PublicCorsMiddleware
+from app.public.lifecycle import start_answering, stop_answering
 from app.resources import Resources
+from app.search.router import router as search_router
+from app.widget.router import config_router as widget_config_router
+from app.widget.router import router as widget_router
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +36,8 @@ logger = logging.getLogger(__name__)
 Hook = Callable[[Resources], Awaitable[None]]
 READY_HOOKS: list[Hook] = []
 SHUTDOWN_HOOKS: list[Hook] = []
+READY_HOOKS.append(start_answering)
+SHUTDOWN_HOOKS.append(stop_answering)
 
 
 async def _connect_database(resources: Resources) -> None:
@@ -111,8 +120,14 @@ def create_app(settings: Settings | None = None, embedder: EmbeddingService | No
     )
     app.state.resources = resources
     install_error_handlers(app)
+    app.add_middleware(PublicCorsMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.include_router(chatbots_router)
+    app.include_router(analytics_router)
+    app.include_router(chat_router)
+    app.include_router(search_router)
+    app.include_router(widget_config_router)
+    app.include_router(widget_router)
     return app

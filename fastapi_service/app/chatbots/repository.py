@@ -104,6 +104,11 @@ CHATBOT_DATA_DELETES: list[str] = [
     "DELETE FROM chunks WHERE chatbot_id = $1",
     "UPDATE sources SET deleted = true, content = NULL, chunk_count = 0, indexed_version = NULL, "
     "state = 'ready', error = NULL WHERE chatbot_id = $1",
+    # answering (app/chat): conversations, usage and feedback
+    "DELETE FROM feedback WHERE chatbot_id = $1",
+    "DELETE FROM usage_events WHERE chatbot_id = $1",
+    "DELETE FROM chat_messages WHERE chatbot_id = $1",
+    "DELETE FROM chat_sessions WHERE chatbot_id = $1",
 ]
 
 

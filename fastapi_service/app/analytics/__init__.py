@@ -1,0 +1,1 @@
+"""Internal reports for the Odoo dashboards: questions per day, feedback, top and unanswered questions."""

@@ -1,0 +1,1 @@
+"""Conversations of the public API: chat turns, sessions, feedback."""

@@ -1,0 +1,66 @@
+"""Public chat API: POST /v1/chat (JSON or SSE), session history, feedback. Thin."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from app.chat.schemas import ChatRequest, ChatResponse, FeedbackRequest, FeedbackResponse, SessionMessages
+from app.chat.service import ChatService
+from app.deps import ResourcesDep, SettingsDep
+from app.errors import PayloadTooLarge
+from app.keys.deps import PublicKeyDep
+from app.public.lifecycle import answering_service
+
+router = APIRouter(prefix="/v1", tags=["public"])
+
+
+def chat_service(resources: ResourcesDep) -> ChatService:
+    return answering_service(resources, "chat_service")  # type: ignore[no-any-return]
+
+
+def sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+@router.post("/chat", response_model=ChatResponse)
+async def chat(
+    request: Request, body: ChatRequest, key: PublicKeyDep, resources: ResourcesDep, settings: SettingsDep
+) -> Any:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > settings.max_message_chars * 8 + 1024:
+        raise PayloadTooLarge("request body is too large")
+    service = chat_service(resources)
+    turn = await service.prepare(key, body.message, body.session_id)
+    wants_stream = body.stream or "text/event-stream" in request.headers.get("accept", "")
+    if wants_stream:
+
+        async def stream() -> AsyncIterator[bytes]:
+            async for event, data in service.events(turn):
+                yield sse(event, data)
+
+        return StreamingResponse(
+            stream(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    async for _event in service.events(turn):
+        pass  # collected into turn.result; a failure mid-answer keeps the partial answer
+    return turn.result
+
+
+@router.get("/sessions/{session_id}/messages", response_model=SessionMessages)
+async def session_messages(session_id: UUID, key: PublicKeyDep, resources: ResourcesDep) -> Any:
+    messages = await chat_service(resources).messages(key, session_id)
+    return {"session_id": session_id, "messages": messages}
+
+
+@router.post("/feedback", response_model=FeedbackResponse)
+async def feedback(body: FeedbackRequest, key: PublicKeyDep, resources: ResourcesDep) -> Any:
+    await chat_service(resources).feedback(key, body.message_id, body.rating, body.comment)
+    return {"message_id": body.message_id, "rating": body.rating}

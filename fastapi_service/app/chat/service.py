@@ -1,0 +1,219 @@
+"""One chat turn: session, retrieval, prompt, generation (or extractive fallback), storage.
+
+`prepare` does everything that can fail with an HTTP status (unknown session, full session,
+overload) before a response starts; `events` then yields the answer as events, used verbatim for
+Server-Sent Events and collected for JSON responses, so both share one code path.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from app.chat import repository
+from app.config import Settings
+from app.errors import NotFound, PayloadTooLarge, Unprocessable
+from app.generation.backends import BackendUnavailable, Options, Usage, with_deadline
+from app.generation.extractive import extractive_answer
+from app.generation.prompt import Turn, build_messages
+from app.generation.service import GenerationService
+from app.keys.service import ApiKey
+from app.observability.metrics import CHAT_ANSWERS, LLM_SECONDS, LLM_TOKENS
+from app.retrieval.service import Hit, Retriever, snippet
+
+logger = logging.getLogger(__name__)
+MAX_SESSION_MESSAGES = 400  # 200 turns; then the client must start a new session
+
+
+@dataclass
+class PreparedTurn:
+    key: ApiKey
+    question: str
+    session_id: UUID
+    history: list[Turn]
+    hits: list[Hit]
+    answered: bool
+    started: float
+    retrieval_ms: int
+    holds_slot: bool = False
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+def validate_message(message: str, settings: Settings) -> str:
+    if len(message) > settings.max_message_chars:
+        raise PayloadTooLarge(f"message is longer than {settings.max_message_chars} characters")
+    text = message.strip()
+    if not text:
+        raise Unprocessable("message: must not be empty")
+    return text
+
+
+def source_dicts(hits: list[Hit]) -> list[dict[str, Any]]:
+    return [
+        {"source": str(h.source_id), "name": h.name, "url": h.url, "snippet": snippet(h.content), "score": h.score}
+        for h in hits
+    ]
+
+
+class ChatService:
+    def __init__(
+        self, pool: asyncpg.Pool, retriever: Retriever, generation: GenerationService, settings: Settings
+    ) -> None:
+        self.pool = pool
+        self.retriever = retriever
+        self.generation = generation
+        self.settings = settings
+
+    async def prepare(self, key: ApiKey, message: str, session_id: UUID | None) -> PreparedTurn:
+        started = time.perf_counter()
+        question = validate_message(message, self.settings)
+        chatbot = key.chatbot
+        history: list[Turn] = []
+        async with self.pool.acquire() as conn:
+            if session_id is None:
+                session_id = uuid.uuid4()
+                await repository.create_session(conn, chatbot.id, session_id, key.kind)
+            else:
+                session = await repository.find_session(conn, chatbot.id, session_id)
+                if session is None or (not key.is_secret and session["key_kind"] != "publishable"):
+                    raise NotFound("no such session")
+                if await repository.count_messages(conn, session_id) >= MAX_SESSION_MESSAGES:
+                    raise Unprocessable("this session is full; start a new one (omit session_id)")
+                if self.settings.history_turns:
+                    rows = await repository.recent_messages(conn, session_id, self.settings.history_turns * 2)
+                    history = [Turn(r["role"], r["content"]) for r in rows]
+        top_k = int(chatbot.generation.get("top_k") or 5)
+        hits = await self.retriever.search(chatbot.id, question, top_k)
+        retrieval_ms = int((time.perf_counter() - started) * 1000)
+        answered = bool(hits) and max(h.cosine for h in hits) >= self.settings.answer_min_similarity
+        turn = PreparedTurn(
+            key, question, session_id, history, hits if answered else [], answered, started, retrieval_ms
+        )
+        if answered and self.generation.backend is not None:
+            await self.generation.acquire()  # 503 now, before any byte of the response
+            turn.holds_slot = True
+        return turn
+
+    async def events(self, turn: PreparedTurn) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """("sources", …), ("token", …)*, then ("done", …) or ("error", …)."""
+        try:
+            async for event in self._events(turn):
+                yield event
+        finally:
+            if turn.holds_slot:
+                turn.holds_slot = False
+                self.generation.release()
+
+    async def _events(self, turn: PreparedTurn) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        sources = source_dicts(turn.hits)
+        yield "sources", {"sources": sources}
+        usage = Usage()
+        generator = "extractive"
+        parts: list[str] = []
+        if not turn.answered:
+            answer = self.settings.no_answer_message
+            yield "token", {"text": answer}
+            parts.append(answer)
+        else:
+            backend = self.generation.backend
+            streamed_any = False
+            if backend is not None:
+                gen = turn.key.chatbot.generation
+                options = Options(
+                    model=gen.get("model") or self.generation.default_model,
+                    temperature=float(gen.get("temperature", 0.2)),
+                    max_tokens=int(gen.get("max_tokens", 512)),
+                )
+                messages = build_messages(turn.key.chatbot.prompts, turn.question, turn.hits, turn.history)
+                llm_started = time.perf_counter()
+                deadline = time.monotonic() + self.settings.llm_timeout_seconds
+                try:
+                    async for piece in with_deadline(backend.stream(messages, options), deadline):
+                        if isinstance(piece, Usage):
+                            usage = piece
+                            continue
+                        streamed_any = True
+                        parts.append(piece)
+                        yield "token", {"text": piece}
+                    generator = backend.name
+                    LLM_SECONDS.labels(backend.name, "ok").observe(time.perf_counter() - llm_started)
+                    LLM_TOKENS.labels(backend.name, "prompt").inc(usage.prompt_tokens)
+                    LLM_TOKENS.labels(backend.name, "completion").inc(usage.completion_tokens)
+                except BackendUnavailable as exc:
+                    LLM_SECONDS.labels(backend.name, "error").observe(time.perf_counter() - llm_started)
+                    logger.warning("generation failed", extra={"backend": backend.name, "error": str(exc)})
+                    if streamed_any:
+                        generator = backend.name
+                        await self._finish(turn, "".join(parts), sources, generator, usage)
+                        yield "error", {"error": "generation_failed", "detail": "the model stopped answering"}
+                        return
+            if not streamed_any:
+                generator = "extractive"
+                answer = extractive_answer(turn.hits)
+                parts = [answer]
+                yield "token", {"text": answer}
+        await self._finish(turn, "".join(parts), sources, generator, usage)
+        yield "done", {k: v for k, v in turn.result.items() if k != "sources"}
+
+    async def _finish(
+        self, turn: PreparedTurn, answer: str, sources: list[dict[str, Any]], generator: str, usage: Usage
+    ) -> None:
+        message_id = await self._store(turn, answer, sources, generator, usage)
+        CHAT_ANSWERS.labels(generator).inc()
+        turn.result = {
+            "answer": answer,
+            "session_id": str(turn.session_id),
+            "message_id": str(message_id),
+            "sources": sources,
+            "generator": generator,
+            "usage": {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "latency_ms": int((time.perf_counter() - turn.started) * 1000),
+                "retrieval_ms": turn.retrieval_ms,
+            },
+        }
+
+    async def _store(
+        self, turn: PreparedTurn, answer: str, sources: list[dict[str, Any]], generator: str, usage: Usage
+    ) -> UUID:
+        message_id = uuid.uuid4()
+        async with self.pool.acquire() as conn:
+            await repository.store_turn(
+                conn,
+                chatbot_id=turn.key.chatbot.id,
+                session_id=turn.session_id,
+                question_id=uuid.uuid4(),
+                question=turn.question,
+                answer_id=message_id,
+                answer=answer,
+                sources=sources,
+                generator=generator,
+                answered=turn.answered,
+                latency_ms=int((time.perf_counter() - turn.started) * 1000),
+                retrieval_ms=turn.retrieval_ms,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+            )
+        return message_id
+
+    async def messages(self, key: ApiKey, session_id: UUID) -> list[dict[str, Any]]:
+        async with self.pool.acquire() as conn:
+            session = await repository.find_session(conn, key.chatbot.id, session_id)
+            if session is None or (not key.is_secret and session["key_kind"] != "publishable"):
+                raise NotFound("no such session")
+            rows = await repository.session_messages(conn, key.chatbot.id, session_id)
+        return [dict(r) for r in rows]
+
+    async def feedback(self, key: ApiKey, message_id: UUID, rating: str, comment: str | None) -> None:
+        async with self.pool.acquire() as conn:
+            if not await repository.assistant_message_exists(conn, key.chatbot.id, message_id):
+                raise NotFound("no such message")
+            await repository.upsert_feedback(conn, key.chatbot.id, message_id, rating, comment)

@@ -1,0 +1,1 @@
+"""Answer generation: prompt assembly, Ollama / OpenAI-compatible streaming, extractive fallback."""

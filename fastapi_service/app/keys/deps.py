@@ -1,0 +1,84 @@
+"""`PublicKeyDep` / `SecretKeyDep`: authenticate, check the Origin, apply rate limits.
+
+Order matters: the key format is checked before any lookup; every failure to resolve a key gives
+the same 401 body; the Origin check decides whether CORS headers are sent (see public/cors.py).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.deps import ResourcesDep
+from app.errors import Forbidden, Unauthorized
+from app.keys.service import ApiKey, KeyResolver
+from app.observability.context import bind_chatbot
+from app.public.cors import CORS_STATE
+from app.public.lifecycle import answering_service
+from app.public.origins import origin_allowed
+from app.ratelimit.client_ip import client_ip
+from app.ratelimit.service import Budget, RateLimiter
+
+INVALID_KEY = "missing, invalid, revoked or expired API key"
+
+
+def presented_key(request: Request) -> str | None:
+    auth = request.headers.get("authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        return None
+    key = request.headers.get("x-api-key")
+    return key.strip() if key else None
+
+
+def request_client_ip(request: Request, resources: ResourcesDep) -> str:
+    peer = request.client.host if request.client else None
+    return client_ip(peer, request.headers.get("x-forwarded-for"), resources.extras.get("trusted_networks", []))
+
+
+async def authenticate(request: Request, resources: ResourcesDep) -> ApiKey:
+    resolver: KeyResolver = answering_service(resources, "key_resolver")
+    limiter: RateLimiter = answering_service(resources, "rate_limiter")
+    ip = request_client_ip(request, resources)
+    raw = presented_key(request)
+    key = await resolver.resolve(raw) if raw else None
+    if key is None:
+        # Failed attempts are budgeted per IP too, so guessing keys is slow.
+        await limiter.check([Budget("auth", ip, limiter.default_ip)])
+        raise Unauthorized(INVALID_KEY, headers={"WWW-Authenticate": "Bearer"})
+    bind_chatbot(key.chatbot.id)
+    origin = request.headers.get("origin")
+    if origin is None and request.headers.get("sec-fetch-site") == "same-origin":
+        # Browsers omit Origin on same-origin GETs (e.g. the widget on the engine's /demo page).
+        origin = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    state = request.scope.setdefault("state", {})
+    if origin is not None or not key.is_secret:
+        # Browsers always send Origin on cross-origin fetches; publishable keys must come with one.
+        if not origin_allowed(origin, key.chatbot.allowed_domains):
+            state[CORS_STATE] = "rejected"
+            raise Forbidden("this Origin is not allowed for this chatbot")
+        state[CORS_STATE] = "allowed"
+    limits = key.chatbot.rate_limits
+    await limiter.check(
+        [
+            Budget("key", str(key.id), limiter.per_minute(limits.get("key_per_minute"), limiter.default_key)),
+            Budget("ip", f"{key.chatbot.id}:{ip}", limiter.per_minute(limits.get("ip_per_minute"), limiter.default_ip)),
+        ]
+    )
+    request.state.api_key = key
+    return key
+
+
+PublicKeyDep = Annotated[ApiKey, Depends(authenticate)]
+
+
+async def require_secret(key: PublicKeyDep) -> ApiKey:
+    if not key.is_secret:
+        raise Forbidden("this endpoint needs a secret key (cbp_sk_...)")
+    return key
+
+
+SecretKeyDep = Annotated[ApiKey, Depends(require_secret)]

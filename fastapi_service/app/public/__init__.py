@@ -1,0 +1,1 @@
+"""Cross-cutting rules of the public API: allowed Origins and CORS."""

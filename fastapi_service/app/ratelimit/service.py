@@ -1,0 +1,70 @@
+"""Fixed per-minute budgets per API key and per (chatbot, client IP), on slowapi's storage.
+
+slowapi builds the `limits` storage from RATE_LIMIT_STORAGE_URL (`memory://` in one process,
+`redis://host:port` so limits hold across processes) and its strategy; the checks run in a
+dependency because the budgets depend on the chatbot the key resolves to. Storage calls for
+networked backends run in a thread so they never block the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass
+
+from limits import RateLimitItem, RateLimitItemPerMinute, parse
+from slowapi import Limiter
+
+from app.errors import RateLimited
+
+
+@dataclass(frozen=True)
+class Budget:
+    scope: str  # "key" | "ip" | "auth"
+    identifier: str
+    item: RateLimitItem
+
+
+class RateLimiter:
+    def __init__(self, storage_url: str, default_key: str, default_ip: str) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # slowapi looks for a config file we do not use
+            self._limiter = Limiter(
+                key_func=lambda: "unused",
+                storage_uri=storage_url,
+                strategy="fixed-window",
+                key_prefix="cbp",
+                config_filename=os.devnull,
+            )
+        self._strategy = self._limiter._limiter
+        self._in_process = storage_url.startswith("memory://")
+        self.default_key = parse(default_key)
+        self.default_ip = parse(default_ip)
+
+    @staticmethod
+    def per_minute(value: int | None, default: RateLimitItem) -> RateLimitItem:
+        return RateLimitItemPerMinute(value) if value else default
+
+    def _hit_all(self, budgets: list[Budget]) -> float | None:
+        """Count one hit against each budget; seconds to wait if any is exhausted."""
+        for budget in budgets:
+            if not self._strategy.hit(budget.item, budget.scope, budget.identifier):
+                stats = self._strategy.get_window_stats(budget.item, budget.scope, budget.identifier)
+                return max(1.0, stats.reset_time - time.time())
+        return None
+
+    async def check(self, budgets: list[Budget]) -> None:
+        if self._in_process:
+            wait = self._hit_all(budgets)
+        else:
+            wait = await asyncio.to_thread(self._hit_all, budgets)
+        if wait is not None:
+            raise RateLimited(
+                "too many requests; slow down and retry later", headers={"Retry-After": str(math.ceil(wait))}
+            )
+
+    def reset(self) -> None:
+        self._limiter.reset()

@@ -1,0 +1,1 @@
+"""Public search API (secret keys): ranked chunks of the key's chatbot."""

@@ -1,0 +1,1 @@
+"""The embeddable widget (`/widget.js`), its configuration endpoint and a demo page."""
