@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -56,9 +58,19 @@ class PgCluster:
         self.server._cleanup()
 
 
+@pytest.fixture
+def pg_state_dir() -> Iterator[Path]:
+    """A directory for a pgserver data dir. Not under pytest's tmp: pytest re-chmods its root to
+    0700 when another session starts, which locks out the unprivileged `pgserver` user."""
+    path = Path(tempfile.mkdtemp(prefix="cbp-pg-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
-    cluster = PgCluster(tmp_path_factory.mktemp("pg"))
+def pg_cluster() -> Iterator[PgCluster]:
+    root = Path(tempfile.mkdtemp(prefix="cbp-pgcluster-"))
+    cluster = PgCluster(root)
 
     async def build_template() -> None:
         conn = await asyncpg.connect(cluster.admin_uri)
@@ -72,6 +84,7 @@ def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
     asyncio.run(build_template())
     yield cluster
     cluster.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

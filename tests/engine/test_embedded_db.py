@@ -12,8 +12,8 @@ def postgres_running(pgdata) -> bool:
     return False
 
 
-async def test_start_stop_restart_keeps_data(tmp_path):
-    db = EmbeddedPostgres(tmp_path / "state")
+async def test_start_stop_restart_keeps_data(pg_state_dir):
+    db = EmbeddedPostgres(pg_state_dir / "state")
     dsn = db.start()
     conn = await asyncpg.connect(dsn)
     await conn.execute("CREATE TABLE kept (v text); INSERT INTO kept VALUES ('still here')")
@@ -21,7 +21,7 @@ async def test_start_stop_restart_keeps_data(tmp_path):
     db.stop()
     assert not postgres_running(db.pgdata)
 
-    again = EmbeddedPostgres(tmp_path / "state")
+    again = EmbeddedPostgres(pg_state_dir / "state")
     conn = await asyncpg.connect(again.start())
     assert await conn.fetchval("SELECT v FROM kept") == "still here"
     assert await conn.fetchval("SELECT default_version FROM pg_available_extensions WHERE name = 'vector'") is not None
@@ -30,8 +30,8 @@ async def test_start_stop_restart_keeps_data(tmp_path):
     assert not postgres_running(again.pgdata)
 
 
-def test_engine_process_starts_embedded_database_and_stops_it_on_sigterm(tmp_path):
-    state = tmp_path / "state"
+def test_engine_process_starts_embedded_database_and_stops_it_on_sigterm(tmp_path, pg_state_dir):
+    state = pg_state_dir / "state"
     engine = EngineProcess(
         {"STATE_DIR": str(state), "ENVIRONMENT": "local", "LOG_FORMAT": "text"}, tmp_path / "engine.log"
     )
