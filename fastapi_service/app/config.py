@@ -78,6 +78,21 @@ class Settings(BaseSettings):
     fetch_max_bytes: int = Field(10 * 1024 * 1024, ge=1)
     fetch_max_redirects: int = Field(5, ge=0, le=20)
     fetch_user_agent: str = "ChatbotPlatformBot/1.0"
+    # TEST ONLY: lets the link fetcher reach loopback/private addresses so tests can crawl a local
+    # server. Never set in production: it disables the SSRF address checks (see docs/ingestion.md).
+    fetch_allow_private_networks: bool = False
+    crawl_max_depth: int = Field(3, ge=0, le=10)  # hard cap on a link's max_depth
+    crawl_max_pages: int = Field(200, ge=1, le=5000)  # hard cap on a link's max_pages
+    crawl_max_sitemap_urls: int = Field(1000, ge=0)
+    job_max_attempts: int = Field(5, ge=0, le=50)  # retries of a job failing transiently
+    job_retry_base_seconds: int = Field(2, ge=1, le=60)  # backoff: base ** (attempt + 1) seconds
+    worker_shutdown_grace_seconds: float = Field(20.0, ge=0)  # then in-flight jobs are re-queued
+    worker_heartbeat_seconds: float = Field(5.0, gt=0)
+    worker_stalled_seconds: float = Field(30.0, gt=0)  # no heartbeat this long => its jobs re-run
+    worker_poll_seconds: float = Field(1.0, gt=0)  # outbox drain / sweeps
+    link_refresh_sweep_seconds: float = Field(60.0, gt=0)
+    callback_timeout_seconds: float = Field(10.0, gt=0)
+    callback_max_attempts: int = Field(15, ge=1)  # then the status is dropped and logged
 
     # Generation
     llm_backend: LLMBackend = LLMBackend.OLLAMA
@@ -99,6 +114,17 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(4000, ge=1)
     history_turns: int = Field(6, ge=0, le=50)
 
+    # Retrieval and answers (docs/answering.md)
+    retrieval_exact_max_chunks: int = Field(10_000, ge=0)  # larger chatbots use the HNSW index
+    retrieval_candidates: int = Field(50, ge=1, le=1000)  # per retriever, before fusion
+    retrieval_fusion: str = Field("convex", pattern="^(convex|rrf)$")
+    retrieval_dense_weight: float = Field(0.5, ge=0, le=1)  # convex fusion: weight of the cosine
+    bm25_k1: float = Field(0.9, gt=0)
+    bm25_b: float = Field(0.4, ge=0, le=1)
+    hnsw_ef_search: int = Field(100, ge=1, le=1000)
+    answer_min_similarity: float = Field(0.3, ge=-1, le=1)  # below: "I don't know" + unanswered
+    no_answer_message: str = "I don't know: I couldn't find anything about that in the documents I have."
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
@@ -114,17 +140,6 @@ class Settings(BaseSettings):
         if secret == DEV_WEBHOOK_SECRET or any(m in secret.lower() for m in PLACEHOLDER_MARKERS):
             raise ValueError(
                 "WEBHOOK_SECRET is a placeholder; generate one with "
-    # Retrieval and answers (docs/answering.md)
-    retrieval_exact_max_chunks: int = Field(10_000, ge=0)  # larger chatbots use the HNSW index
-    retrieval_candidates: int = Field(50, ge=1, le=1000)  # per retriever, before fusion
-    retrieval_fusion: str = Field("convex", pattern="^(convex|rrf)$")
-    retrieval_dense_weight: float = Field(0.5, ge=0, le=1)  # convex fusion: weight of the cosine
-    bm25_k1: float = Field(0.9, gt=0)
-    bm25_b: float = Field(0.4, ge=0, le=1)
-    hnsw_ef_search: int = Field(100, ge=1, le=1000)
-    answer_min_similarity: float = Field(0.3, ge=-1, le=1)  # below: "I don't know" + unanswered
-    no_answer_message: str = "I don't know: I couldn't find anything about that in the documents I have."
-
                 "`python -c \"import base64,secrets;print('whsec_'+base64.b64encode(secrets.token_bytes(32)).decode())\"`"
             )
         if webhook_secret_bytes(secret) is None or len(webhook_secret_bytes(secret) or b"") < 24:

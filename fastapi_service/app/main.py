@@ -20,12 +20,14 @@ from app.db.pool import create_pool
 from app.embedding.service import EmbeddingService
 from app.errors import install_error_handlers
 from app.health.router import router as health_router
+from app.ingestion.hooks import start_workers, stop_workers
 from app.observability.middleware import RequestContextMiddleware
 from app.observability.router import router as metrics_router
 from app.public.cors import PublicCorsMiddleware
 from app.public.lifecycle import start_answering, stop_answering
 from app.resources import Resources
 from app.search.router import router as search_router
+from app.sources.router import router as sources_router
 from app.widget.router import config_router as widget_config_router
 from app.widget.router import router as widget_router
 
@@ -38,6 +40,8 @@ READY_HOOKS: list[Hook] = []
 SHUTDOWN_HOOKS: list[Hook] = []
 READY_HOOKS.append(start_answering)
 SHUTDOWN_HOOKS.append(stop_answering)
+READY_HOOKS.append(start_workers)
+SHUTDOWN_HOOKS.append(stop_workers)
 
 
 async def _connect_database(resources: Resources) -> None:
@@ -125,6 +129,7 @@ def create_app(settings: Settings | None = None, embedder: EmbeddingService | No
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.include_router(chatbots_router)
+    app.include_router(sources_router)
     app.include_router(analytics_router)
     app.include_router(chat_router)
     app.include_router(search_router)

@@ -1,0 +1,116 @@
+"""Token-aware chunking with the embedding model's own tokenizer.
+
+Each section (blocks sharing a page and heading) is tokenized once with character offsets; windows
+of at most `chunk_tokens` tokens *including* the model's special tokens are cut from it, preferring
+to end at a paragraph, then a sentence, then a word boundary, and consecutive windows overlap by
+about `overlap_tokens`. Chunks are slices of the original text, so citations quote it exactly.
+Deterministic: the same blocks and settings always give the same chunks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from app.ingestion.extractors import Block
+
+SAFETY_TOKENS = 2  # a slice re-tokenized alone can split a word differently at its edges
+
+
+@dataclass(frozen=True)
+class Chunk:
+    text: str
+    metadata: dict[str, Any]  # {title, heading, page, url}
+
+
+@dataclass(frozen=True)
+class PageText:
+    """Extracted blocks of one document or one crawled page, with what citations need."""
+
+    blocks: list[Block]
+    title: str | None
+    url: str | None = None
+
+
+def sections(page: PageText) -> list[tuple[str, dict[str, Any]]]:
+    out: list[tuple[str, dict[str, Any]]] = []
+    for block in page.blocks:
+        meta = {"title": page.title, "heading": block.heading, "page": block.page, "url": page.url}
+        if out and out[-1][1] == meta:
+            out[-1] = (out[-1][0] + "\n\n" + block.text, meta)
+        else:
+            out.append((block.text, meta))
+    return out
+
+
+def chunk_pages(pages: list[PageText], tokenizer: Any, chunk_tokens: int, overlap_tokens: int) -> list[Chunk]:
+    budget = chunk_tokens - tokenizer.num_special_tokens_to_add(pair=False) - SAFETY_TOKENS
+    overlap = min(overlap_tokens, budget // 2)
+    items = [s for page in pages for s in sections(page)]
+    if not items:
+        return []
+    encoded = tokenizer(
+        [text for text, _ in items], add_special_tokens=False, return_offsets_mapping=True, verbose=False
+    )
+    chunks: list[Chunk] = []
+    for (text, meta), offsets in zip(items, encoded["offset_mapping"], strict=True):
+        for piece in split_section(text, offsets, budget, overlap):
+            chunks.append(Chunk(piece, meta))
+    return enforce_limit(chunks, tokenizer, chunk_tokens)
+
+
+def split_section(text: str, offsets: list[tuple[int, int]], budget: int, overlap: int) -> list[str]:
+    n = len(offsets)
+    if n == 0:
+        return [text.strip()] if text.strip() else []
+    pieces: list[str] = []
+    start = 0
+    while start < n:
+        end = min(start + budget, n)
+        if end < n:
+            end = best_break(text, offsets, start, end)
+        piece = text[offsets[start][0] : offsets[end - 1][1]].strip()
+        if piece:
+            pieces.append(piece)
+        if end >= n:
+            break
+        next_start = max(end - overlap, start + 1)
+        # Start the next window on a word boundary (not inside a word-piece sequence).
+        while next_start < end and offsets[next_start][0] == offsets[next_start - 1][1]:
+            next_start += 1
+        start = next_start
+    return pieces
+
+
+def best_break(text: str, offsets: list[tuple[int, int]], start: int, end: int) -> int:
+    """The token index to end a window at: paragraph > sentence > word boundary, in its last 40%."""
+    floor = start + max(1, (end - start) * 3 // 5)
+    sentence = word = None
+    for t in range(end, floor, -1):
+        gap = text[offsets[t - 1][1] : offsets[t][0]]
+        if not gap:
+            continue
+        if "\n" in gap:
+            return t
+        if sentence is None and text[offsets[t - 1][1] - 1] in ".!?;:":
+            sentence = t
+        if word is None:
+            word = t
+    return sentence or word or end
+
+
+def enforce_limit(chunks: list[Chunk], tokenizer: Any, chunk_tokens: int) -> list[Chunk]:
+    """Re-check every chunk with special tokens; halve the rare one that re-tokenizes too long."""
+    if not chunks:
+        return []
+    lengths = [len(ids) for ids in tokenizer([c.text for c in chunks], verbose=False)["input_ids"]]
+    out: list[Chunk] = []
+    for chunk, length in zip(chunks, lengths, strict=True):
+        if length <= chunk_tokens or len(chunk.text) < 2:
+            out.append(chunk)
+            continue
+        cut = chunk.text.rfind(" ", 0, len(chunk.text) // 2 + 1)
+        cut = cut if cut > 0 else len(chunk.text) // 2
+        halves = [Chunk(chunk.text[:cut].strip(), chunk.metadata), Chunk(chunk.text[cut:].strip(), chunk.metadata)]
+        out.extend(enforce_limit([h for h in halves if h.text], tokenizer, chunk_tokens))
+    return out

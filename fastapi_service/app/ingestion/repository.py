@@ -1,0 +1,102 @@
+"""All SQL of the ingestion jobs: claim a source version, swap its chunks, record failures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import numpy as np
+
+from app.ingestion.chunking import Chunk
+
+
+async def lock_source(conn: asyncpg.Connection, source_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """
+        SELECT id, chatbot_id, version, deleted, kind, name, spec, content, state, indexed_version, chunk_count
+        FROM sources WHERE id = $1 FOR UPDATE
+        """,
+        source_id,
+    )
+
+
+async def set_processing(conn: asyncpg.Connection, source_id: UUID) -> None:
+    await conn.execute(
+        "UPDATE sources SET state = 'processing', error = NULL, updated_at = now() WHERE id = $1", source_id
+    )
+
+
+async def replace_chunks(
+    conn: asyncpg.Connection,
+    *,
+    source_id: UUID,
+    chatbot_id: UUID,
+    version: int,
+    chunks: Sequence[Chunk],
+    vectors: np.ndarray,
+    refresh_hours: float | None,
+) -> asyncpg.Record:
+    """Swap the serving chunks for this version's (caller holds the transaction and row lock)."""
+    await conn.execute("DELETE FROM chunks WHERE source_id = $1", source_id)
+    records = [
+        (chatbot_id, source_id, version, ordinal, chunk.text, json.dumps(chunk.metadata), vector)
+        for ordinal, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True))
+    ]
+    await conn.executemany(
+        "INSERT INTO chunks (chatbot_id, source_id, source_version, ordinal, content, metadata, embedding)"
+        " VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7)",
+        records,
+    )
+    return await conn.fetchrow(
+        """
+        UPDATE sources SET state = 'ready', error = NULL, indexed_version = $2, chunk_count = $3,
+            indexed_at = now(),
+            next_refresh_at = CASE WHEN $4::float8 > 0 THEN now() + make_interval(secs => $4::float8 * 3600) END,
+            updated_at = now()
+        WHERE id = $1 RETURNING indexed_at
+        """,
+        source_id,
+        version,
+        len(records),
+        refresh_hours or 0.0,
+    )
+
+
+async def set_failed(conn: asyncpg.Connection, source_id: UUID, error: str, refresh_hours: float | None) -> None:
+    """The previous version's chunks (if any) keep serving; a link still gets its next refresh."""
+    await conn.execute(
+        """
+        UPDATE sources SET state = 'failed', error = $2, updated_at = now(),
+            next_refresh_at = CASE WHEN $3::float8 > 0 THEN now() + make_interval(secs => $3::float8 * 3600) END
+        WHERE id = $1
+        """,
+        source_id,
+        error[:2000],
+        refresh_hours or 0.0,
+    )
+
+
+async def due_links(conn: asyncpg.Connection, limit: int = 100) -> list[asyncpg.Record]:
+    """Claim links whose refresh is due (clearing next_refresh_at), for the sweep to queue."""
+    return await conn.fetch(
+        """
+        UPDATE sources SET next_refresh_at = NULL
+        WHERE id IN (SELECT id FROM sources WHERE kind = 'link' AND NOT deleted AND next_refresh_at <= now()
+                     ORDER BY next_refresh_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+        RETURNING id, version
+        """,
+        limit,
+    )
+
+
+async def queue_depth(conn: asyncpg.Connection, queue: str) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT status::text, count(*) AS n FROM procrastinate_jobs WHERE queue_name = $1"
+        " AND status IN ('todo', 'doing') GROUP BY status",
+        queue,
+    )
+    counts: dict[str, Any] = {r["status"]: r["n"] for r in rows}
+    return {"todo": int(counts.get("todo", 0)), "doing": int(counts.get("doing", 0))}

@@ -1,0 +1,212 @@
+"""One ingestion job: claim (source, version) -> extract -> chunk -> embed -> swap chunks -> status.
+
+Supersede rule: a job works only for the version it was queued for. It exits "superseded" when,
+at start or at commit, the source is deleted or carries a newer version (whose own job is queued
+behind it under the same procrastinate lock). The chunk swap happens in one transaction under the
+source's row lock, so queries see the old chunks or the new ones, never a mix; a failure leaves
+the previous version's chunks serving. Permanent failures (bad file, refused URL) are recorded
+at once; transient ones (network, database) raise so procrastinate retries them with backoff,
+and are recorded as failed on the last attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import numpy as np
+
+from app.config import Settings
+from app.embedding.service import EmbeddingService
+from app.ingestion import callbacks, repository
+from app.ingestion.chunking import Chunk, PageText, chunk_pages
+from app.ingestion.extractors import Limits
+from app.ingestion.sandbox import DocumentIn, Outcome, SandboxLimits, extract_in_sandbox
+from app.links.crawler import CrawlFailed, crawl
+from app.links.fetcher import SafeFetcher
+from app.links.ssrf import FetchRefused
+from app.observability.metrics import INGESTED_CHUNKS, INGESTION_JOB_SECONDS, INGESTION_JOBS
+
+logger = logging.getLogger(__name__)
+
+MB = 1024 * 1024
+EMBED_BATCH_TEXTS = 256  # per embed() call: interactive queries interleave between batches
+
+
+class PermanentFailure(Exception):
+    """The source version cannot be ingested as it is; the message is for the tenant."""
+
+
+class TransientFailure(Exception):
+    """Worth retrying later (network, remote server errors)."""
+
+
+@dataclass
+class IngestionContext:
+    settings: Settings
+    pool: asyncpg.Pool
+    embedder: EmbeddingService
+    fetcher: SafeFetcher
+
+    @property
+    def sandbox_limits(self) -> SandboxLimits:
+        s = self.settings
+        return SandboxLimits(
+            Limits(
+                max_bytes=max(s.max_document_bytes, s.fetch_max_bytes),
+                max_pages=s.max_pdf_pages,
+                max_chars=s.max_extracted_chars,
+                max_unzipped_bytes=s.extraction_memory_mb * MB // 2,
+            ),
+            timeout_seconds=s.extraction_timeout_seconds,
+            memory_mb=s.extraction_memory_mb,
+        )
+
+
+async def run_job(ctx: IngestionContext, source_id: UUID, version: int, refresh: bool, last_try: bool) -> str:
+    """Return the outcome: ready, failed, superseded or unchanged."""
+    started = time.monotonic()
+    claimed = await claim(ctx, source_id, version, refresh)
+    if isinstance(claimed, str):
+        INGESTION_JOBS.labels(claimed).inc()
+        return claimed
+    kind = claimed["kind"]
+    refresh_hours = (claimed["spec"] or {}).get("refresh_hours") if kind == "link" else None
+    try:
+        pages = await extract_pages(ctx, claimed)
+        chunks = await asyncio.to_thread(
+            chunk_pages, pages, ctx.embedder.tokenizer, ctx.settings.chunk_tokens, ctx.settings.chunk_overlap_tokens
+        )
+        if not chunks:
+            raise PermanentFailure("no text could be extracted")
+        vectors = await embed(ctx.embedder, [c.text for c in chunks])
+        outcome = await commit(ctx, claimed, chunks, vectors, refresh_hours)
+    except PermanentFailure as exc:
+        outcome = await fail(ctx, claimed, str(exc), refresh_hours)
+    except Exception as exc:
+        if not last_try:
+            INGESTION_JOBS.labels("retried").inc()
+            raise
+        outcome = await fail(ctx, claimed, f"gave up after retries: {exc}", refresh_hours)
+    INGESTION_JOBS.labels(outcome).inc()
+    INGESTION_JOB_SECONDS.labels(kind).observe(time.monotonic() - started)
+    logger.info("ingestion job finished", extra={"source": str(source_id), "version": version, "outcome": outcome})
+    return outcome
+
+
+async def claim(ctx: IngestionContext, source_id: UUID, version: int, refresh: bool) -> asyncpg.Record | str:
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        source = await repository.lock_source(conn, source_id)
+        if source is None or source["deleted"] or source["version"] != version:
+            return "superseded"
+        if not refresh and source["indexed_version"] == version and source["state"] == "ready":
+            return "unchanged"  # a retry after the commit already happened (e.g. killed worker)
+        await repository.set_processing(conn, source_id)
+        await callbacks.record_status(
+            conn,
+            ctx.settings,
+            chatbot_id=source["chatbot_id"],
+            source_id=source_id,
+            version=version,
+            state="processing",
+        )
+    return source
+
+
+async def extract_pages(ctx: IngestionContext, source: asyncpg.Record) -> list[PageText]:
+    spec: dict[str, Any] = source["spec"] or {}
+    if source["kind"] == "document":
+        if source["content"] is None:
+            raise PermanentFailure("the document has no content")
+        document = DocumentIn(bytes(source["content"]), spec.get("filename", ""), spec.get("mimetype", ""))
+        [result] = await extract_in_sandbox([document], ctx.sandbox_limits)
+        if result.extracted is None:
+            raise PermanentFailure(result.error or "the document could not be parsed")
+        title = result.extracted.title or source["name"] or spec.get("filename") or None
+        return [PageText(result.extracted.blocks, title)]
+
+    async def extract(docs: list[DocumentIn]) -> list[Outcome]:
+        return await extract_in_sandbox(docs, ctx.sandbox_limits)
+
+    try:
+        crawled = await crawl(
+            ctx.fetcher,
+            spec,
+            extract,
+            user_agent=ctx.settings.fetch_user_agent,
+            sitemap_cap=ctx.settings.crawl_max_sitemap_urls,
+        )
+    except CrawlFailed as exc:
+        raise (TransientFailure if exc.transient else PermanentFailure)(str(exc)) from exc
+    except FetchRefused as exc:  # the start URL itself is not allowed
+        raise PermanentFailure(str(exc)) from exc
+    if crawled.skipped:
+        logger.info("crawl skipped pages", extra={"source": str(source["id"]), "skipped": crawled.skipped[:20]})
+    if not crawled.pages:
+        raise PermanentFailure("no page of the site could be ingested")
+    return crawled.pages
+
+
+async def embed(embedder: EmbeddingService, texts: list[str]) -> np.ndarray:
+    parts = [
+        await embedder.embed(texts[i : i + EMBED_BATCH_TEXTS], purpose="ingest")
+        for i in range(0, len(texts), EMBED_BATCH_TEXTS)
+    ]
+    return np.concatenate(parts) if parts else np.zeros((0, embedder.dim), dtype=np.float32)
+
+
+async def commit(
+    ctx: IngestionContext, claimed: asyncpg.Record, chunks: list[Chunk], vectors: np.ndarray, refresh_hours: Any
+) -> str:
+    source_id, version = claimed["id"], claimed["version"]
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        source = await repository.lock_source(conn, source_id)
+        if source is None or source["deleted"] or source["version"] != version:
+            return "superseded"
+        row = await repository.replace_chunks(
+            conn,
+            source_id=source_id,
+            chatbot_id=source["chatbot_id"],
+            version=version,
+            chunks=chunks,
+            vectors=vectors,
+            refresh_hours=refresh_hours,
+        )
+        await callbacks.record_status(
+            conn,
+            ctx.settings,
+            chatbot_id=source["chatbot_id"],
+            source_id=source_id,
+            version=version,
+            state="ready",
+            chunks=len(chunks),
+            indexed_at=row["indexed_at"],
+        )
+    INGESTED_CHUNKS.inc(len(chunks))
+    return "ready"
+
+
+async def fail(ctx: IngestionContext, claimed: asyncpg.Record, reason: str, refresh_hours: Any) -> str:
+    source_id, version = claimed["id"], claimed["version"]
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        source = await repository.lock_source(conn, source_id)
+        if source is None or source["deleted"] or source["version"] != version:
+            return "superseded"
+        await repository.set_failed(conn, source_id, reason, refresh_hours)
+        await callbacks.record_status(
+            conn,
+            ctx.settings,
+            chatbot_id=source["chatbot_id"],
+            source_id=source_id,
+            version=version,
+            state="failed",
+            chunks=source["chunk_count"],
+            error=reason,
+        )
+    logger.info("ingestion failed", extra={"source": str(source_id), "version": version, "reason": reason})
+    return "failed"

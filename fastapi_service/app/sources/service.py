@@ -1,0 +1,160 @@
+"""Rules for applying source deliveries: newest version wins, tombstones, replays are no-ops.
+
+A PUT records the desired version and queues its ingestion job in one transaction and answers
+at once; parsing and embedding happen in the workers. A source may arrive before its chatbot
+(Odoo delivers independently): it is stored and indexed under its chatbot id, and nothing is
+searchable until an API key resolves to that chatbot. A source of a tombstoned chatbot is ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import UUID
+
+import asyncpg
+
+from app.chatbots.repository import record_delivery
+from app.config import Settings
+from app.errors import Conflict, Unprocessable
+from app.ingestion import callbacks, queue
+from app.sources import repository
+from app.sources.schemas import SourceAccepted, SourcePut, SourceStatus
+
+INLINE_DECODE_BYTES = 256 * 1024  # larger documents are decoded off the event loop
+
+
+@dataclass
+class Prepared:
+    spec: dict[str, Any]
+    content: bytes | None = None
+    error: str | None = None  # recorded as a failed source at once: no job is queued
+
+
+def _decode_document(body: SourcePut, settings: Settings) -> Prepared:
+    doc = body.document
+    assert doc is not None
+    spec: dict[str, Any] = {"filename": doc.filename, "mimetype": doc.mimetype, "sha256": doc.sha256}
+    # Cheap size check before decoding: 4 base64 chars carry 3 bytes.
+    if len(doc.content_base64) * 3 // 4 > settings.max_document_bytes + 3:
+        size = len(doc.content_base64) * 3 // 4
+        return Prepared(spec, error=f"the file is about {size:,} bytes; the limit is {settings.max_document_bytes:,}")
+    try:
+        content = base64.b64decode(doc.content_base64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise Unprocessable("document.content_base64: not valid base64") from exc
+    spec["size"] = len(content)
+    if len(content) > settings.max_document_bytes:
+        return Prepared(spec, error=f"the file is {len(content):,} bytes; the limit is {settings.max_document_bytes:,}")
+    if doc.sha256 and hashlib.sha256(content).hexdigest() != doc.sha256.lower():
+        return Prepared(spec, error="the content does not match its sha256; the upload was corrupted")
+    return Prepared(spec, content=content)
+
+
+def _link_spec(body: SourcePut, settings: Settings) -> Prepared:
+    link = body.link
+    assert link is not None
+    spec = {
+        "url": link.url.strip(),
+        "max_depth": min(link.max_depth, settings.crawl_max_depth),
+        "max_pages": min(link.max_pages, settings.crawl_max_pages),
+        "refresh_hours": link.refresh_hours or None,
+    }
+    parts = urlsplit(spec["url"])
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return Prepared(spec, error="only absolute http:// and https:// links can be ingested")
+    return Prepared(spec)
+
+
+async def prepare(body: SourcePut, settings: Settings) -> Prepared:
+    if body.kind == "link":
+        return _link_spec(body, settings)
+    assert body.document is not None
+    if len(body.document.content_base64) > INLINE_DECODE_BYTES:
+        return await asyncio.to_thread(_decode_document, body, settings)
+    return _decode_document(body, settings)
+
+
+async def put_source(
+    conn: asyncpg.Connection,
+    settings: Settings,
+    delivery_id: str,
+    chatbot_id: UUID,
+    source_id: UUID,
+    body: SourcePut,
+) -> SourceAccepted:
+    prepared = await prepare(body, settings)
+    async with conn.transaction():
+        if not await record_delivery(conn, delivery_id):
+            return SourceAccepted(applied=False, detail="duplicate delivery")
+        chatbot = await repository.lock_chatbot_shared(conn, chatbot_id)
+        if chatbot is not None and chatbot["deleted"]:
+            return SourceAccepted(applied=False, detail="the chatbot is deleted; source ignored")
+        current = await repository.lock_source(conn, source_id)
+        if current is not None and current["chatbot_id"] != chatbot_id:
+            raise Conflict("this source id belongs to another chatbot")
+        if current is not None and current["version"] >= body.version:
+            return SourceAccepted(applied=False, detail=f"stale version {body.version} <= {current['version']}")
+        state = "failed" if prepared.error else "queued"
+        await repository.upsert_source(
+            conn,
+            source_id=source_id,
+            chatbot_id=chatbot_id,
+            version=body.version,
+            kind=body.kind,
+            name=body.name,
+            spec=prepared.spec,
+            content=prepared.content,
+            state=state,
+            error=prepared.error,
+        )
+        job = None if prepared.error else await queue.defer_ingest(conn, source_id, body.version)
+        await callbacks.record_status(
+            conn,
+            settings,
+            chatbot_id=chatbot_id,
+            source_id=source_id,
+            version=body.version,
+            state=state,
+            error=prepared.error,
+        )
+    return SourceAccepted(applied=True, job=job, detail=prepared.error or "")
+
+
+async def delete_source(
+    conn: asyncpg.Connection, delivery_id: str, chatbot_id: UUID, source_id: UUID, version: int
+) -> SourceAccepted:
+    async with conn.transaction():
+        if not await record_delivery(conn, delivery_id):
+            return SourceAccepted(applied=False, detail="duplicate delivery")
+        await repository.lock_chatbot_shared(conn, chatbot_id)
+        current = await repository.lock_source(conn, source_id)
+        if current is not None and current["chatbot_id"] != chatbot_id:
+            raise Conflict("this source id belongs to another chatbot")
+        if current is not None and current["version"] >= version:
+            return SourceAccepted(applied=False, detail=f"stale version {version} <= {current['version']}")
+        await repository.tombstone_source(conn, source_id, chatbot_id, version)
+    return SourceAccepted(applied=True)
+
+
+async def list_sources(conn: asyncpg.Connection, chatbot_id: UUID) -> list[SourceStatus]:
+    rows = await repository.list_sources(conn, chatbot_id)
+    return [
+        SourceStatus(
+            source=r["id"],
+            version=r["version"],
+            kind=r["kind"],
+            name=r["name"],
+            state=r["state"],
+            chunks=r["chunk_count"],
+            error=r["error"],
+            indexed_version=r["indexed_version"],
+            indexed_at=r["indexed_at"],
+        )
+        for r in rows
+    ]
