@@ -127,7 +127,7 @@ run_docker() {
     ensure_env_file
     cd "$ROOT"
     say "Building and starting the stack (first run: image builds and model pull take a while)..."
-    docker compose up -d --build
+    docker compose up -d --build || die "\`docker compose up -d --build\` failed; see its output above"
 
     local timeout deadline pending service rc
     timeout="${START_TIMEOUT:-900}"

@@ -4,18 +4,25 @@
 Odoo reads no secret from the environment by itself, and a config file holding secrets must not
 be baked into an image: this renders `${VAR}` / `${VAR:-default}` at each start into $ODOO_RC
 (mode 0600), hashes `admin_passwd`, and execs the official /entrypoint.sh with the same arguments.
+
+When it starts the server, it also adds `--init=<addons>` for the addons of $ODOO_INIT_ADDONS
+(default `chatbot_platform`) not yet installed in the database: the first start installs them, and
+later starts do not re-run `--init`, which would reload the addon's data at every restart.
 """
 
 from __future__ import annotations
 
+import configparser
 import os
 import re
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
 TEMPLATE = os.environ.get("ODOO_CONF_TEMPLATE", "/etc/odoo/odoo.conf.template")
 TARGET = os.environ.get("ODOO_RC", "/etc/odoo/odoo.conf")
 OFFICIAL_ENTRYPOINT = "/entrypoint.sh"
+DEFAULT_INIT_ADDONS = "chatbot_platform"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -68,6 +75,72 @@ def write_private(path: str, text: str) -> None:
     os.chmod(path, 0o600)
 
 
+def starts_server(argv: list[str]) -> bool:
+    """`odoo [options]` or `[options]`, as the official entrypoint sees it; not `odoo shell`, `tar`..."""
+    if not argv:
+        return False
+    if argv[0].startswith("-"):
+        return True
+    return argv[0] in ("odoo", "--") and (len(argv) == 1 or argv[1].startswith("-"))
+
+
+def installed_addons(rendered: str, names: list[str], wait_seconds: float = 30.0) -> set[str] | None:
+    """Which of `names` the configured database has installed; None when that cannot be known."""
+    try:
+        import psycopg2
+    except ImportError:
+        return None
+    parser = configparser.RawConfigParser()
+    parser.read_string(rendered)
+    options = parser["options"]
+    params = {
+        "host": options.get("db_host", "db"),
+        "port": options.get("db_port", "5432"),
+        "user": options.get("db_user", "odoo"),
+        "password": options.get("db_password", ""),
+        "dbname": options.get("db_name", "odoo").split(",")[0],
+        "connect_timeout": 5,
+    }
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            conn = psycopg2.connect(**params)
+            break
+        except psycopg2.OperationalError:
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(2)
+    try:
+        with conn.cursor() as cr:
+            cr.execute("SELECT to_regclass('ir_module_module')")
+            if cr.fetchone()[0] is None:  # empty database: Odoo initialises it on this start
+                return set()
+            cr.execute(
+                "SELECT name FROM ir_module_module WHERE name = ANY(%s) AND state IN ('installed', 'to upgrade')",
+                (names,),
+            )
+            return {row[0] for row in cr.fetchall()}
+    finally:
+        conn.close()
+
+
+def server_arguments(
+    argv: list[str],
+    rendered: str,
+    env: Mapping[str, str],
+    lookup: Callable[[str, list[str]], set[str] | None] | None = None,
+) -> list[str]:
+    """argv, plus `--init=` for the wanted addons that are not installed yet."""
+    lookup = lookup or installed_addons
+    names = [n.strip() for n in env.get("ODOO_INIT_ADDONS", DEFAULT_INIT_ADDONS).split(",") if n.strip()]
+    explicit = any(a in ("-i", "-u") or a.startswith(("--init", "--update")) for a in argv)
+    if not names or explicit or not starts_server(argv):
+        return argv
+    installed = lookup(rendered, names)
+    missing = names if installed is None else [n for n in names if n not in installed]
+    return [*argv, f"--init={','.join(missing)}"] if missing else argv
+
+
 def main(argv: list[str]) -> None:
     with open(TEMPLATE, encoding="utf-8") as handle:
         template = handle.read()
@@ -76,6 +149,7 @@ def main(argv: list[str]) -> None:
     except TemplateError as error:
         sys.exit(f"chatbot-odoo-entrypoint: {error}")
     write_private(TARGET, hash_admin_password(rendered))
+    argv = server_arguments(argv, rendered, os.environ)
     os.execv(OFFICIAL_ENTRYPOINT, [OFFICIAL_ENTRYPOINT, *argv])
 
 

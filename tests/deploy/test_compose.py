@@ -182,6 +182,7 @@ def test_odoo_environment(compose: dict[str, Any]) -> None:
     assert env["ENGINE_URL"] == "http://api:8000"
     assert env["ENGINE_PUBLIC_URL"].startswith("${ENGINE_PUBLIC_URL")
     assert env["WEBHOOK_SECRET"].startswith("${WEBHOOK_SECRET:?")
+    assert env["ODOO_INIT_ADDONS"] == "${ODOO_INIT_ADDONS:-chatbot_platform}"
 
 
 def test_no_secret_is_written_in_the_file(compose: dict[str, Any]) -> None:

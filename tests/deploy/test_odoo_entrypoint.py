@@ -79,8 +79,9 @@ def test_main_writes_a_private_config_and_execs_the_official_entrypoint(
         monkeypatch.setenv(name, value)
     calls: list[tuple[str, list[str]]] = []
     monkeypatch.setattr(entrypoint.os, "execv", lambda path, argv: calls.append((path, argv)))
-    entrypoint.main(["odoo", "--init=chatbot_platform"])
-    assert calls == [("/entrypoint.sh", ["/entrypoint.sh", "odoo", "--init=chatbot_platform"])]
+    monkeypatch.setattr(entrypoint, "installed_addons", lambda rendered, names: set())
+    entrypoint.main(["odoo", "--workers=0"])
+    assert calls == [("/entrypoint.sh", ["/entrypoint.sh", "odoo", "--workers=0", "--init=chatbot_platform"])]
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert "db_password = db-pass" in target.read_text()
 
@@ -89,3 +90,48 @@ def test_admin_password_is_hashed_when_passlib_is_there(entrypoint: ModuleType) 
     pytest.importorskip("passlib")
     rendered = entrypoint.hash_admin_password("[options]\nadmin_passwd = secret\n")
     assert "secret" not in rendered and "admin_passwd = $pbkdf2-sha512$" in rendered
+
+
+def _lookup(installed: set[str] | None):
+    calls: list[list[str]] = []
+
+    def lookup(rendered: str, names: list[str]) -> set[str] | None:
+        calls.append(names)
+        return installed
+
+    return lookup, calls
+
+
+@pytest.mark.parametrize(
+    ("installed", "expected"),
+    [
+        (set(), ["odoo", "--init=chatbot_platform"]),  # empty database: first start
+        ({"chatbot_platform"}, ["odoo"]),  # later starts: no re-init
+        (None, ["odoo", "--init=chatbot_platform"]),  # unknown (database unreachable): install
+    ],
+)
+def test_addon_is_installed_on_first_start_only(
+    entrypoint: ModuleType, installed: set[str] | None, expected: list[str]
+) -> None:
+    lookup, calls = _lookup(installed)
+    assert entrypoint.server_arguments(["odoo"], "", {}, lookup) == expected
+    assert calls == [["chatbot_platform"]]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["odoo", "shell"], ["tar", "czf", "x"], ["odoo", "-u", "chatbot_platform"], ["odoo", "--init=base"], []],
+)
+def test_other_commands_are_left_alone(entrypoint: ModuleType, argv: list[str]) -> None:
+    lookup, calls = _lookup(set())
+    assert entrypoint.server_arguments(argv, "", {}, lookup) == argv
+    assert calls == []
+
+
+def test_init_addons_come_from_the_environment(entrypoint: ModuleType) -> None:
+    lookup, _ = _lookup({"a"})
+    assert entrypoint.server_arguments(["--workers=2"], "", {"ODOO_INIT_ADDONS": "a, b"}, lookup) == [
+        "--workers=2",
+        "--init=b",
+    ]
+    assert entrypoint.server_arguments(["odoo"], "", {"ODOO_INIT_ADDONS": ""}, lookup) == ["odoo"]
