@@ -4,7 +4,9 @@ from tests.answering.helpers import parse_sse
 
 
 async def test_search_and_chat_roundtrip(client, bot):
-    r = await client.post("/v1/search", json={"query": "how long do I have to return a product"}, headers=bot.sk_headers())
+    r = await client.post(
+        "/v1/search", json={"query": "how long do I have to return a product"}, headers=bot.sk_headers()
+    )
     assert r.status_code == 200, r.text
     results = r.json()["results"]
     assert results[0]["content"].startswith("Returns:")
@@ -16,9 +18,10 @@ async def test_search_and_chat_roundtrip(client, bot):
     assert any(s["name"] == "Handbook.pdf" for s in body["sources"])
 
     r = await client.post(
-        "/v1/chat", json={"message": "What is the warranty?", "session_id": body["session_id"], "stream": True},
+        "/v1/chat",
+        json={"message": "What is the warranty?", "session_id": body["session_id"], "stream": True},
         headers=bot.pk_headers(),
     )
     assert r.status_code == 200
     events = parse_sse(r.text)
-    assert [e for e, _ in events][0] == "sources" and events[-1][0] == "done"
+    assert events[0][0] == "sources" and events[-1][0] == "done"
