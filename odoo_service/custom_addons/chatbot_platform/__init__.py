@@ -1,4 +1,2 @@
-from . import controllers
-from . import models
-from . import wizard
-from .hooks import uninstall_hook
+from . import controllers, models, wizard  # noqa: F401
+from .hooks import uninstall_hook  # noqa: F401

@@ -18,10 +18,14 @@ def uninstall_hook(env):
     failed = 0
     for chatbot in chatbots:
         result = client.deliver(
-            "DELETE", chatbot._sync_path(), payloads.delete_payload(outbox._next_version()),
+            "DELETE",
+            chatbot._sync_path(),
+            payloads.delete_payload(outbox._next_version()),
             webhooks.new_message_id(),
         )
         if result.outcome != engine_client.DELIVERED:
             failed += 1
-            _logger.warning("Chatbot uninstall: engine kept chatbot %s (%s)", chatbot.uuid, result.detail or result.status)
+            _logger.warning(
+                "Chatbot uninstall: engine kept chatbot %s (%s)", chatbot.uuid, result.detail or result.status
+            )
     _logger.info("Chatbot uninstall: removed %d of %d chatbots from the engine", len(chatbots) - failed, len(chatbots))

@@ -1,1 +1,1 @@
-from . import source_status
+from . import source_status  # noqa: F401

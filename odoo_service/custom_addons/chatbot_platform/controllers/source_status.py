@@ -20,8 +20,12 @@ class SourceStatusController(http.Controller):
     """Ingestion status callbacks from the engine (Standard Webhooks signed)."""
 
     @http.route(
-        "/chatbot_platform/hooks/source-status", type="http", auth="public", methods=["POST"],
-        csrf=False, save_session=False,
+        "/chatbot_platform/hooks/source-status",
+        type="http",
+        auth="public",
+        methods=["POST"],
+        csrf=False,
+        save_session=False,
     )
     def source_status(self):
         if (request.httprequest.content_length or 0) > MAX_BODY_BYTES:

@@ -1,8 +1,11 @@
-from . import chatbot_sync_mixin
-from . import chatbot_source_mixin
-from . import chatbot_outbox
-from . import chatbot_prompt
-from . import chatbot_chatbot
-from . import chatbot_document
-from . import chatbot_link
-from . import chatbot_api_key
+# mixins first: the concrete models inherit from them
+from . import chatbot_sync_mixin  # noqa: F401, I001
+from . import chatbot_source_mixin  # noqa: F401
+from . import (  # noqa: F401
+    chatbot_api_key,
+    chatbot_chatbot,
+    chatbot_document,
+    chatbot_link,
+    chatbot_outbox,
+    chatbot_prompt,
+)

@@ -23,17 +23,14 @@ class ChatbotApiKey(models.Model):
     _check_company_auto = True
 
     name = fields.Char(required=True)
-    chatbot_id = fields.Many2one(
-        "chatbot.chatbot", required=True, ondelete="cascade", index=True, check_company=True
-    )
+    chatbot_id = fields.Many2one("chatbot.chatbot", required=True, ondelete="cascade", index=True, check_company=True)
     company_id = fields.Many2one(related="chatbot_id.company_id", store=True, index=True)
     kind = fields.Selection(
         [("publishable", "Publishable (widget)"), ("secret", "Secret (server-to-server)")],
-        required=True, default="publishable",
+        required=True,
+        default="publishable",
     )
-    uuid = fields.Char(
-        string="UUID", required=True, readonly=True, copy=False, default=lambda self: str(uuid.uuid4())
-    )
+    uuid = fields.Char(string="UUID", required=True, readonly=True, copy=False, default=lambda self: str(uuid.uuid4()))
     prefix = fields.Char(required=True, readonly=True, copy=False)
     key_hash = fields.Char(string="SHA-256", required=True, readonly=True, copy=False)
     expires_at = fields.Datetime(string="Expires", readonly=True, copy=False)
@@ -41,7 +38,8 @@ class ChatbotApiKey(models.Model):
     revoked = fields.Boolean(readonly=True, copy=False)
     revoked_at = fields.Datetime(readonly=True, copy=False)
     is_preview = fields.Boolean(
-        string="Test chat key", readonly=True,
+        string="Test chat key",
+        readonly=True,
         help="Short-lived secret key Odoo derives from WEBHOOK_SECRET for the Test chat preview.",
     )
     replaced_by_id = fields.Many2one("chatbot.api.key", string="Replaced by", readonly=True, copy=False)
@@ -112,10 +110,12 @@ class ChatbotApiKey(models.Model):
             raise UserError(self.env._("Key %(prefix)s is revoked; generate a new key instead.", prefix=self.prefix))
         new_key, plain = self._generate(self.chatbot_id, self.kind, self.name)
         grace_end = fields.Datetime.now() + ROTATION_GRACE
-        self.write({
-            "expires_at": min(self.expires_at, grace_end) if self.expires_at else grace_end,
-            "replaced_by_id": new_key.id,
-        })
+        self.write(
+            {
+                "expires_at": min(self.expires_at, grace_end) if self.expires_at else grace_end,
+                "replaced_by_id": new_key.id,
+            }
+        )
         return new_key._reveal_action(plain)
 
     # -- business methods -----------------------------------------------------------------------
@@ -123,10 +123,16 @@ class ChatbotApiKey(models.Model):
     def _generate(self, chatbot, kind, name, expires_at=False):
         """Create a key; returns (record, plain key). The plain key is never stored or logged."""
         plain = api_keys.generate(kind)
-        record = self.create({
-            "name": name, "chatbot_id": chatbot.id, "kind": kind, "expires_at": expires_at,
-            "prefix": api_keys.display_prefix(plain), "key_hash": api_keys.hash_key(plain),
-        })
+        record = self.create(
+            {
+                "name": name,
+                "chatbot_id": chatbot.id,
+                "kind": kind,
+                "expires_at": expires_at,
+                "prefix": api_keys.display_prefix(plain),
+                "key_hash": api_keys.hash_key(plain),
+            }
+        )
         return record, plain
 
     def _payload_entry(self):
@@ -173,15 +179,21 @@ class ChatbotApiKey(models.Model):
         try:
             material = self._preview_key_material()
         except ValueError as exc:
-            raise UserError(self.env._(
-                "Test chat needs WEBHOOK_SECRET (whsec_...) in Odoo's environment.")) from exc
+            raise UserError(self.env._("Test chat needs WEBHOOK_SECRET (whsec_...) in Odoo's environment.")) from exc
         previews.write({"revoked": True, "revoked_at": now})
         key_uuid = str(uuid.uuid4())
         plain = api_keys.derive("secret", material, "chatbot_platform.preview:" + key_uuid)
-        key = self.with_context(**{SKIP_SYNC: True}).create({
-            "name": self.env._("Test chat preview"), "chatbot_id": chatbot.id, "kind": "secret",
-            "uuid": key_uuid, "is_preview": True, "expires_at": now + PREVIEW_LIFETIME,
-            "prefix": api_keys.display_prefix(plain), "key_hash": api_keys.hash_key(plain),
-        })
+        key = self.with_context(**{SKIP_SYNC: True}).create(
+            {
+                "name": self.env._("Test chat preview"),
+                "chatbot_id": chatbot.id,
+                "kind": "secret",
+                "uuid": key_uuid,
+                "is_preview": True,
+                "expires_at": now + PREVIEW_LIFETIME,
+                "prefix": api_keys.display_prefix(plain),
+                "key_hash": api_keys.hash_key(plain),
+            }
+        )
         chatbot._sync_enqueue_upsert()
         return key, True

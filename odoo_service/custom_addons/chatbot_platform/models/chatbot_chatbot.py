@@ -3,7 +3,6 @@ import re
 from datetime import timedelta
 
 from markupsafe import Markup
-
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
@@ -35,9 +34,7 @@ class ChatbotChatbot(models.Model):
     _check_company_auto = True
 
     name = fields.Char(required=True)
-    company_id = fields.Many2one(
-        "res.company", required=True, index=True, default=lambda self: self.env.company
-    )
+    company_id = fields.Many2one("res.company", required=True, index=True, default=lambda self: self.env.company)
     user_id = fields.Many2one("res.users", string="Owner", default=lambda self: self.env.user)
     active = fields.Boolean(default=True)
     language = fields.Selection(LANGUAGES, default="en", required=True)
@@ -85,11 +82,11 @@ class ChatbotChatbot(models.Model):
     @api.depends("document_ids.state", "link_ids.state", "api_key_ids.revoked")
     def _compute_counts(self):
         for bot in self:
-            sources = bot.document_ids + bot.link_ids
+            states = bot.document_ids.mapped("state") + bot.link_ids.mapped("state")
             bot.document_count = len(bot.document_ids)
             bot.link_count = len(bot.link_ids)
-            bot.ready_source_count = len(sources.filtered(lambda s: s.state == "ready"))
-            bot.failed_source_count = len(sources.filtered(lambda s: s.state == "failed"))
+            bot.ready_source_count = states.count("ready")
+            bot.failed_source_count = states.count("failed")
             bot.api_key_count = len(bot.api_key_ids.filtered(lambda k: not k.revoked))
 
     @api.depends("uuid")
@@ -113,13 +110,21 @@ class ChatbotChatbot(models.Model):
         for bot in self:
             for domain in payloads.split_lines(bot.allowed_domains):
                 if "://" in domain or "/" in domain:
-                    raise ValidationError(self.env._(
-                        "Allowed domain %(domain)s must be a bare host name like example.com "
-                        "or *.example.com, not a URL.", domain=domain))
+                    raise ValidationError(
+                        self.env._(
+                            "Allowed domain %(domain)s must be a bare host name like example.com "
+                            "or *.example.com, not a URL.",
+                            domain=domain,
+                        )
+                    )
                 if not DOMAIN_RE.match(domain.lower()):
-                    raise ValidationError(self.env._(
-                        "Allowed domain %(domain)s is not a valid host name "
-                        "(expected example.com, *.example.com or localhost:8080).", domain=domain))
+                    raise ValidationError(
+                        self.env._(
+                            "Allowed domain %(domain)s is not a valid host name "
+                            "(expected example.com, *.example.com or localhost:8080).",
+                            domain=domain,
+                        )
+                    )
 
     @api.constrains("temperature", "max_tokens", "top_k", "rate_key_per_minute", "rate_ip_per_minute")
     def _check_generation(self):
@@ -137,8 +142,9 @@ class ChatbotChatbot(models.Model):
     def _check_widget_color(self):
         for bot in self:
             if bot.widget_color and not COLOR_RE.match(bot.widget_color):
-                raise ValidationError(self.env._(
-                    "Widget colour %(color)s must look like #1A2B3C.", color=bot.widget_color))
+                raise ValidationError(
+                    self.env._("Widget colour %(color)s must look like #1A2B3C.", color=bot.widget_color)
+                )
 
     # -- CRUD -----------------------------------------------------------------------------------
     def unlink(self):
@@ -152,9 +158,21 @@ class ChatbotChatbot(models.Model):
     # -- sync -----------------------------------------------------------------------------------
     def _sync_tracked_fields(self):
         return {
-            "name", "company_id", "active", "language", "prompt_id", "generation_model",
-            "temperature", "max_tokens", "top_k", "allowed_domains", "rate_key_per_minute",
-            "rate_ip_per_minute", "widget_title", "widget_color", "widget_welcome",
+            "name",
+            "company_id",
+            "active",
+            "language",
+            "prompt_id",
+            "generation_model",
+            "temperature",
+            "max_tokens",
+            "top_k",
+            "allowed_domains",
+            "rate_key_per_minute",
+            "rate_ip_per_minute",
+            "widget_title",
+            "widget_color",
+            "widget_welcome",
             "widget_suggestions",
         }
 
@@ -167,8 +185,10 @@ class ChatbotChatbot(models.Model):
 
     def _sync_payload(self):
         self.ensure_one()
-        keys = self.env["chatbot.api.key"].with_context(active_test=False).search(
-            [("chatbot_id", "=", self.id), ("revoked", "=", False)], order="id"
+        keys = (
+            self.env["chatbot.api.key"]
+            .with_context(active_test=False)
+            .search([("chatbot_id", "=", self.id), ("revoked", "=", False)], order="id")
         )
         return payloads.chatbot_payload(
             version=self.version,
@@ -238,9 +258,9 @@ class ChatbotChatbot(models.Model):
             try:
                 data = client.get_json("/internal/v1/chatbots/%s/analytics" % bot.uuid, {"since": since})
             except engine_client.EngineError as exc:
-                raise UserError(self.env._(
-                    "Could not load analytics for %(name)s: %(reason)s", name=bot.name, reason=str(exc)
-                )) from exc
+                raise UserError(
+                    self.env._("Could not load analytics for %(name)s: %(reason)s", name=bot.name, reason=str(exc))
+                ) from exc
             bot.write({"analytics_data": data or {}, "analytics_refreshed_at": fields.Datetime.now()})
         return True
 
@@ -250,10 +270,13 @@ class ChatbotChatbot(models.Model):
             try:
                 bot._reconcile(client)
             except engine_client.EngineError as exc:
-                raise UserError(self.env._(
-                    "Could not read the engine inventory of %(name)s: %(reason)s",
-                    name=bot.name, reason=str(exc),
-                )) from exc
+                raise UserError(
+                    self.env._(
+                        "Could not read the engine inventory of %(name)s: %(reason)s",
+                        name=bot.name,
+                        reason=str(exc),
+                    )
+                ) from exc
         return True
 
     # -- business methods -----------------------------------------------------------------------
@@ -261,10 +284,11 @@ class ChatbotChatbot(models.Model):
         try:
             return self.env["chatbot.outbox"]._engine_client()
         except ValueError as exc:
-            raise UserError(self.env._(
-                "The engine connection is not configured: set WEBHOOK_SECRET (whsec_...) "
-                "in Odoo's environment."
-            )) from exc
+            raise UserError(
+                self.env._(
+                    "The engine connection is not configured: set WEBHOOK_SECRET (whsec_...) in Odoo's environment."
+                )
+            ) from exc
 
     @api.model
     def _cron_reconcile(self):
@@ -282,17 +306,22 @@ class ChatbotChatbot(models.Model):
         """
         self.ensure_one()
         outbox = self.env["chatbot.outbox"].sudo()  # sudo: chatbot.outbox - read queue state
-        sources = self.document_ids + self.link_ids
+        sources = list(self.document_ids) + list(self.link_ids)  # two models: a list, not a recordset
         inventory = client.get_json("/internal/v1/chatbots/%s/sources" % self.uuid)
-        in_flight = set(outbox.search([
-            ("chatbot_uuid", "=", self.uuid), ("state", "in", ("pending", "retrying")),
-        ]).mapped("resource_uuid"))
+        in_flight = set(
+            outbox.search(
+                [
+                    ("chatbot_uuid", "=", self.uuid),
+                    ("state", "in", ("pending", "retrying")),
+                ]
+            ).mapped("resource_uuid")
+        )
         counts = {"resent": 0, "deleted": 0, "repaired": 0}
         if inventory is None:
             # the engine does not know this chatbot at all
             if self.uuid not in in_flight:
                 self._sync_enqueue_upsert()
-            for source in sources.filtered(lambda s: s.uuid not in in_flight):
+            for source in [s for s in sources if s.uuid not in in_flight]:
                 source._sync_enqueue_upsert()
                 counts["resent"] += 1
             return counts
@@ -305,13 +334,13 @@ class ChatbotChatbot(models.Model):
                 source._sync_enqueue_upsert()
                 counts["resent"] += 1
             elif (item.get("state"), item.get("chunks") or 0, item.get("error") or False) != (
-                source.state, source.chunk_count, source.error or False
+                source.state,
+                source.chunk_count,
+                source.error or False,
             ):
-                source._apply_engine_status(
-                    source.version, item.get("state"), item.get("chunks"), item.get("error")
-                )
+                source._apply_engine_status(source.version, item.get("state"), item.get("chunks"), item.get("error"))
                 counts["repaired"] += 1
-        local = set(sources.mapped("uuid"))
+        local = {source.uuid for source in sources}
         for source_uuid in set(remote) - local - in_flight:
             outbox._enqueue_orphan_delete(self, source_uuid)
             counts["deleted"] += 1
@@ -349,9 +378,21 @@ class ChatbotChatbot(models.Model):
             "<h4>%s</h4><table class='table table-sm'><tr><th>%s</th><th>%s</th><th>%s</th></tr>%s</table>"
             "</div>"
             % (
-                esc(_("Feedback")), int(feedback.get("up") or 0), int(feedback.get("down") or 0),
-                esc(_("Questions per day")), esc(_("Day")), esc(_("Questions")), rows,
-                esc(_("Top questions")), esc(_("Question")), esc(_("Count")), top,
-                esc(_("Unanswered questions")), esc(_("Question")), esc(_("Count")), esc(_("Last asked")), unanswered,
+                esc(_("Feedback")),
+                int(feedback.get("up") or 0),
+                int(feedback.get("down") or 0),
+                esc(_("Questions per day")),
+                esc(_("Day")),
+                esc(_("Questions")),
+                rows,
+                esc(_("Top questions")),
+                esc(_("Question")),
+                esc(_("Count")),
+                top,
+                esc(_("Unanswered questions")),
+                esc(_("Question")),
+                esc(_("Count")),
+                esc(_("Last asked")),
+                unanswered,
             )
         )

@@ -50,15 +50,19 @@ class ChatbotDocument(models.Model):
         for doc in self:
             extension = doc._extension()
             if extension not in ALLOWED_TYPES:
-                raise ValidationError(self.env._(
-                    "%(file)s: unsupported file type. Upload PDF, DOCX, TXT, MD, HTML or CSV files.",
-                    file=doc.filename))
+                raise ValidationError(
+                    self.env._(
+                        "%(file)s: unsupported file type. Upload PDF, DOCX, TXT, MD, HTML or CSV files.",
+                        file=doc.filename,
+                    )
+                )
             raw = doc._raw_content()
             if not raw:
                 raise ValidationError(self.env._("%(file)s is empty.", file=doc.filename))
             if len(raw) > max_mb * 1024 * 1024:
-                raise ValidationError(self.env._(
-                    "%(file)s is larger than the %(max)s MB limit.", file=doc.filename, max=max_mb))
+                raise ValidationError(
+                    self.env._("%(file)s is larger than the %(max)s MB limit.", file=doc.filename, max=max_mb)
+                )
             if extension == ".pdf" and not raw.startswith(b"%PDF-"):
                 raise ValidationError(self.env._("%(file)s is not a PDF file.", file=doc.filename))
             if extension == ".docx" and not raw.startswith(b"PK\x03\x04"):
@@ -97,6 +101,9 @@ class ChatbotDocument(models.Model):
     def _sync_payload(self):
         self.ensure_one()
         return payloads.document_payload(
-            version=self.version, name=self.name, filename=self.filename,
-            mimetype=self.mimetype, sha256=self.checksum,
+            version=self.version,
+            name=self.name,
+            filename=self.filename,
+            mimetype=self.mimetype,
+            sha256=self.checksum,
         )

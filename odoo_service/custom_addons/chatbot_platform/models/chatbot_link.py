@@ -30,13 +30,15 @@ class ChatbotLink(models.Model):
             except ValueError:
                 parts, hostname = None, None
             if not parts or parts.scheme not in ("http", "https"):
-                raise ValidationError(self.env._(
-                    "%(url)s: only http:// and https:// links can be indexed.", url=link.url))
+                raise ValidationError(
+                    self.env._("%(url)s: only http:// and https:// links can be indexed.", url=link.url)
+                )
             if not hostname:
                 raise ValidationError(self.env._("%(url)s has no host name.", url=link.url))
             if parts.username or parts.password:
-                raise ValidationError(self.env._(
-                    "%(url)s contains credentials; links must be publicly readable.", url=link.url))
+                raise ValidationError(
+                    self.env._("%(url)s contains credentials; links must be publicly readable.", url=link.url)
+                )
 
     @api.constrains("max_depth", "max_pages", "refresh_hours")
     def _check_limits(self):
@@ -46,8 +48,7 @@ class ChatbotLink(models.Model):
             if not 1 <= link.max_pages <= 1000:
                 raise ValidationError(self.env._("Max pages must be between 1 and 1000."))
             if link.refresh_hours and not 1 <= link.refresh_hours <= 24 * 365:
-                raise ValidationError(self.env._(
-                    "Refresh interval must be 0 (never) or between 1 and 8760 hours."))
+                raise ValidationError(self.env._("Refresh interval must be 0 (never) or between 1 and 8760 hours."))
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -64,6 +65,10 @@ class ChatbotLink(models.Model):
     def _sync_payload(self):
         self.ensure_one()
         return payloads.link_payload(
-            version=self.version, name=self.name, url=self.url, max_depth=self.max_depth,
-            max_pages=self.max_pages, refresh_hours=self.refresh_hours,
+            version=self.version,
+            name=self.name,
+            url=self.url,
+            max_depth=self.max_depth,
+            max_pages=self.max_pages,
+            refresh_hours=self.refresh_hours,
         )

@@ -51,7 +51,10 @@ class ChatbotOutbox(models.Model):
             ("failed", "Failed"),
             ("cancelled", "Superseded"),
         ],
-        default="pending", required=True, readonly=True, index=True,
+        default="pending",
+        required=True,
+        readonly=True,
+        index=True,
     )
     attempts = fields.Integer(readonly=True)
     next_attempt_at = fields.Datetime(readonly=True, index=True, default=fields.Datetime.now)
@@ -116,18 +119,26 @@ class ChatbotOutbox(models.Model):
     @api.model
     def _enqueue(self, record, operation, payload):
         return self._enqueue_values(
-            res_model=record._name, res_id=record.id, resource_uuid=record.uuid,
-            chatbot=record._sync_chatbot(), path=record._sync_path(),
-            operation=operation, payload=payload,
+            res_model=record._name,
+            res_id=record.id,
+            resource_uuid=record.uuid,
+            chatbot=record._sync_chatbot(),
+            path=record._sync_path(),
+            operation=operation,
+            payload=payload,
         )
 
     @api.model
     def _enqueue_orphan_delete(self, chatbot, source_uuid):
         """Queue the removal of a source the engine has but Odoo no longer knows."""
         return self._enqueue_values(
-            res_model="chatbot.document", res_id=0, resource_uuid=source_uuid, chatbot=chatbot,
+            res_model="chatbot.document",
+            res_id=0,
+            resource_uuid=source_uuid,
+            chatbot=chatbot,
             path="/internal/v1/chatbots/%s/sources/%s" % (chatbot.uuid, source_uuid),
-            operation="delete", payload={"version": self._next_version()},
+            operation="delete",
+            payload={"version": self._next_version()},
         )
 
     @api.model
@@ -153,11 +164,13 @@ class ChatbotOutbox(models.Model):
         }
         self.flush_model()
         # a row a sender is delivering right now is locked: leave it and queue a new one
-        self.env.cr.execute(SQL(
-            "SELECT id FROM chatbot_outbox WHERE resource_uuid = %s AND state IN ('pending', 'retrying')"
-            " ORDER BY id DESC LIMIT 1 FOR UPDATE SKIP LOCKED",
-            resource_uuid,
-        ))
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM chatbot_outbox WHERE resource_uuid = %s AND state IN ('pending', 'retrying')"
+                " ORDER BY id DESC LIMIT 1 FOR UPDATE SKIP LOCKED",
+                resource_uuid,
+            )
+        )
         found = self.env.cr.fetchone()
         if found:
             row = self.browse(found[0])
@@ -175,12 +188,15 @@ class ChatbotOutbox(models.Model):
     @api.model
     def _cancel_pending(self, chatbot_uuid, exclude_id):
         self.flush_model()
-        self.env.cr.execute(SQL(
-            "SELECT id FROM chatbot_outbox WHERE chatbot_uuid = %s AND id != %s"
-            " AND state IN ('pending', 'retrying', 'failed') FOR UPDATE SKIP LOCKED",
-            chatbot_uuid, exclude_id,
-        ))
-        ids = [row_id for row_id, in self.env.cr.fetchall()]
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM chatbot_outbox WHERE chatbot_uuid = %s AND id != %s"
+                " AND state IN ('pending', 'retrying', 'failed') FOR UPDATE SKIP LOCKED",
+                chatbot_uuid,
+                exclude_id,
+            )
+        )
+        ids = [row_id for (row_id,) in self.env.cr.fetchall()]
         self.browse(ids).write({"state": "cancelled"})
 
     def _register_postcommit(self, row_ids):
@@ -218,8 +234,9 @@ class ChatbotOutbox(models.Model):
         """Lock the oldest due row that no other sender holds; source rows wait for their
         chatbot's undelivered upsert so that the engine knows the chatbot first."""
         self.flush_model()
-        self.env.cr.execute(SQL(
-            """
+        self.env.cr.execute(
+            SQL(
+                """
             SELECT o.id FROM chatbot_outbox o
              WHERE o.state IN ('pending', 'retrying') AND o.next_attempt_at <= %s %s
                AND NOT EXISTS (
@@ -228,9 +245,10 @@ class ChatbotOutbox(models.Model):
                       AND p.id < o.id AND p.state IN ('pending', 'retrying'))
              ORDER BY o.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED
             """,
-            fields.Datetime.now(),
-            SQL("AND o.id IN %s", tuple(ids)) if ids else SQL(""),
-        ))
+                fields.Datetime.now(),
+                SQL("AND o.id IN %s", tuple(ids)) if ids else SQL(""),
+            )
+        )
         found = self.env.cr.fetchone()
         return self.browse(found[0]) if found else self.browse()
 
@@ -295,8 +313,11 @@ class ChatbotOutbox(models.Model):
                     delay = max(delay, result.retry_after)
                 next_attempt = now + timedelta(seconds=delay)
                 vals.update(state="retrying", next_attempt_at=next_attempt, last_error=message)
-                mark = ("retrying", "%s (attempt %d, next try at %s UTC)" % (
-                    message, attempts, fields.Datetime.to_string(next_attempt)))
+                mark = (
+                    "retrying",
+                    "%s (attempt %d, next try at %s UTC)"
+                    % (message, attempts, fields.Datetime.to_string(next_attempt)),
+                )
                 self._trigger_cron(next_attempt)
             else:
                 vals.update(state="failed", last_error=message)

@@ -10,7 +10,9 @@ class ChatbotPrompt(models.Model):
 
     name = fields.Char(required=True)
     company_id = fields.Many2one(
-        "res.company", index=True, default=lambda self: self.env.company,
+        "res.company",
+        index=True,
+        default=lambda self: self.env.company,
         help="Leave empty to share this prompt with every company.",
     )
     system_prompt = fields.Text(

@@ -21,7 +21,11 @@ class ChatbotSourceMixin(models.AbstractModel):
 
     name = fields.Char(required=True)
     chatbot_id = fields.Many2one(
-        "chatbot.chatbot", required=True, ondelete="cascade", index=True, check_company=True,
+        "chatbot.chatbot",
+        required=True,
+        ondelete="cascade",
+        index=True,
+        check_company=True,
     )
     company_id = fields.Many2one(related="chatbot_id.company_id", store=True, index=True)
     state = fields.Selection(SOURCE_STATES, default="queued", required=True, readonly=True, copy=False)

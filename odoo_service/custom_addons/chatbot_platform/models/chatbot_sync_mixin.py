@@ -18,7 +18,11 @@ class ChatbotSyncMixin(models.AbstractModel):
     _description = "Record synchronised with the RAG engine"
 
     uuid = fields.Char(
-        string="UUID", required=True, readonly=True, copy=False, index=True,
+        string="UUID",
+        required=True,
+        readonly=True,
+        copy=False,
+        index=True,
         default=lambda self: str(uuid.uuid4()),
     )
     version = fields.Integer(readonly=True, copy=False, default=0)
@@ -29,7 +33,11 @@ class ChatbotSyncMixin(models.AbstractModel):
             ("retrying", "Retrying"),
             ("failed", "Failed"),
         ],
-        string="Sync", default="pending", readonly=True, copy=False, required=True,
+        string="Sync",
+        default="pending",
+        readonly=True,
+        copy=False,
+        required=True,
     )
     sync_error = fields.Text(string="Sync error", readonly=True, copy=False)
     synced_at = fields.Datetime(string="Last synced", readonly=True, copy=False)
@@ -75,11 +83,14 @@ class ChatbotSyncMixin(models.AbstractModel):
         if not self:
             return
         self.flush_recordset(["version", "sync_state", "sync_error"])
-        self.env.cr.execute(SQL(
-            "UPDATE %s SET version = nextval(%s), sync_state = 'pending', sync_error = NULL"
-            " WHERE id IN %s",
-            SQL.identifier(self._table), VERSION_SEQUENCE, tuple(self.ids),
-        ))
+        self.env.cr.execute(
+            SQL(
+                "UPDATE %s SET version = nextval(%s), sync_state = 'pending', sync_error = NULL WHERE id IN %s",
+                SQL.identifier(self._table),
+                VERSION_SEQUENCE,
+                tuple(self.ids),
+            )
+        )
         self.invalidate_recordset(["version", "sync_state", "sync_error"])
 
     def _sync_enqueue_upsert(self):

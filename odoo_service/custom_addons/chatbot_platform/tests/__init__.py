@@ -1,0 +1,10 @@
+from . import (  # noqa: F401
+    test_api_keys,
+    test_constraints,
+    test_delivery,
+    test_outbox,
+    test_reconcile,
+    test_security,
+    test_source_status,
+    test_tools,
+)

@@ -56,7 +56,7 @@ def parse_kind(key):
         return None
     for kind, prefix in KIND_PREFIXES.items():
         if key.startswith(prefix):
-            random_part = key[len(prefix):-CHECKSUM_LENGTH]
+            random_part = key[len(prefix) : -CHECKSUM_LENGTH]
             if any(c not in BASE62_ALPHABET for c in random_part):
                 return None
             if hmac.compare_digest(key[-CHECKSUM_LENGTH:], checksum(prefix, random_part)):

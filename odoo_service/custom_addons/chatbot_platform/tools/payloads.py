@@ -38,9 +38,26 @@ def api_key_entry(key_uuid, kind, prefix, sha256, expires_at):
 
 
 def chatbot_payload(
-    *, version, tenant, name, active, language, system_prompt, user_template, model,
-    temperature, max_tokens, top_k, allowed_domains, api_keys, key_per_minute, ip_per_minute,
-    widget_title, widget_color, widget_welcome, widget_suggestions,
+    *,
+    version,
+    tenant,
+    name,
+    active,
+    language,
+    system_prompt,
+    user_template,
+    model,
+    temperature,
+    max_tokens,
+    top_k,
+    allowed_domains,
+    api_keys,
+    key_per_minute,
+    ip_per_minute,
+    widget_title,
+    widget_color,
+    widget_welcome,
+    widget_suggestions,
 ):
     return {
         "version": version,

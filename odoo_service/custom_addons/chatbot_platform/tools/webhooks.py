@@ -27,7 +27,7 @@ def secret_bytes(secret):
     if not secret or not secret.startswith(SECRET_PREFIX):
         raise ValueError("webhook secret must start with 'whsec_'")
     try:
-        key = base64.b64decode(secret[len(SECRET_PREFIX):], validate=True)
+        key = base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ValueError("webhook secret is not valid base64") from exc
     if len(key) < MIN_SECRET_BYTES:

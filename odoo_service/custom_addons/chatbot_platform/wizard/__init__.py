@@ -1,3 +1,1 @@
-from . import chatbot_api_key_wizard
-from . import chatbot_api_key_reveal
-from . import chatbot_test_chat_wizard
+from . import chatbot_api_key_reveal, chatbot_api_key_wizard, chatbot_test_chat_wizard  # noqa: F401

@@ -20,10 +20,9 @@ class ChatbotApiKeyReveal(models.TransientModel):
     def create(self, vals_list):
         for vals in vals_list:
             for name in NEVER_STORED:
-                vals.pop(name, None)
+                vals[name] = False  # explicit: a context default must not be stored either
         return super().create(vals_list)
 
     def write(self, vals):
-        for name in NEVER_STORED:
-            vals.pop(name, None)
+        vals = {name: value for name, value in vals.items() if name not in NEVER_STORED}
         return super().write(vals)

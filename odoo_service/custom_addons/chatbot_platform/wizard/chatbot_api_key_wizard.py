@@ -9,13 +9,12 @@ class ChatbotApiKeyWizard(models.TransientModel):
     name = fields.Char(required=True, default="Website widget")
     kind = fields.Selection(
         [("publishable", "Publishable (widget)"), ("secret", "Secret (server-to-server)")],
-        required=True, default="publishable",
+        required=True,
+        default="publishable",
     )
     expires_at = fields.Datetime(string="Expires", help="Leave empty for a key that does not expire.")
 
     def action_generate(self):
         self.ensure_one()
-        key, plain = self.env["chatbot.api.key"]._generate(
-            self.chatbot_id, self.kind, self.name, self.expires_at
-        )
+        key, plain = self.env["chatbot.api.key"]._generate(self.chatbot_id, self.kind, self.name, self.expires_at)
         return key._reveal_action(plain)

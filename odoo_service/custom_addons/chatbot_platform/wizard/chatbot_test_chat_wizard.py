@@ -1,5 +1,4 @@
 from markupsafe import Markup, escape
-
 from odoo import fields, models
 from odoo.exceptions import UserError
 
@@ -24,38 +23,48 @@ class ChatbotTestChatWizard(models.TransientModel):
             raise UserError(self.env._("Type a question first."))
         key, created = self.env["chatbot.api.key"]._ensure_preview_key(self.chatbot_id)
         if created:
-            raise UserError(self.env._(
-                "The Test chat key of %(name)s had expired; a new one is being sent to the engine. "
-                "Close this window and open Test chat again in a few seconds.", name=self.chatbot_id.name))
+            raise UserError(
+                self.env._(
+                    "The Test chat key of %(name)s had expired; a new one is being sent to the engine. "
+                    "Close this window and open Test chat again in a few seconds.",
+                    name=self.chatbot_id.name,
+                )
+            )
         client = self.env["chatbot.outbox"]._engine_client()
         try:
             # a read-only call on the public API, made on the user's explicit request
             answer = client.chat(key._preview_plain_key(), self.message, self.session_id or None)
         except engine_client.EngineError as exc:
             if exc.status == 401:
-                raise UserError(self.env._(
-                    "The engine does not accept the Test chat key of %(name)s yet (sync state: %(state)s). "
-                    "Wait for the chatbot to be synced, then send again.",
-                    name=self.chatbot_id.name, state=self.chatbot_id.sync_state)) from exc
+                raise UserError(
+                    self.env._(
+                        "The engine does not accept the Test chat key of %(name)s yet (sync state: %(state)s). "
+                        "Wait for the chatbot to be synced, then send again.",
+                        name=self.chatbot_id.name,
+                        state=self.chatbot_id.sync_state,
+                    )
+                ) from exc
             raise UserError(self.env._("Test chat failed: %(reason)s", reason=str(exc))) from exc
         sources = Markup("").join(
             Markup("<li>%s <small class='text-muted'>(%.2f)</small></li>")
             % (src.get("name") or src.get("url") or src.get("source"), float(src.get("score") or 0))
             for src in answer.get("sources") or []
         )
-        turn = Markup(
-            "<div class='mb-2'><b>%s</b> %s</div><div class='mb-2'><b>%s</b> %s%s</div><hr/>"
-        ) % (
-            self.env._("You:"), self.message, self.env._("Bot:"),
+        turn = Markup("<div class='mb-2'><b>%s</b> %s</div><div class='mb-2'><b>%s</b> %s%s</div><hr/>") % (
+            self.env._("You:"),
+            self.message,
+            self.env._("Bot:"),
             escape(answer.get("answer") or ""),
             Markup("<ul>%s</ul>") % sources if sources else "",
         )
-        self.write({
-            "transcript": (self.transcript or Markup("")) + turn,
-            "session_id": answer.get("session_id") or self.session_id,
-            "generator": answer.get("generator"),
-            "message": False,
-        })
+        self.write(
+            {
+                "transcript": (self.transcript or Markup("")) + turn,
+                "session_id": answer.get("session_id") or self.session_id,
+                "generator": answer.get("generator"),
+                "message": False,
+            }
+        )
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Test chat: %(name)s", name=self.chatbot_id.name),

@@ -1,0 +1,178 @@
+"""Shared test fixtures: two companies with their users, and a real HTTP engine stand-in.
+
+``EngineServer`` is a real HTTP server thread on 127.0.0.1 (no mocks of ``requests``): the addon
+talks to it over TCP exactly as it talks to the engine, and it verifies every signature.
+"""
+
+import base64
+import json
+import socket
+import threading
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from odoo.tests import TransactionCase, new_test_user
+
+from ..tools import webhooks
+
+TEST_SECRET = "whsec_" + base64.b64encode(b"chatbot-platform-test-secret-32b").decode()
+PDF_BYTES = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
+
+
+class EngineServer:
+    """Records requests; answers with queued responses (default 200 ``{"applied": true}``)."""
+
+    def __init__(self, secret_getter):
+        self.secret_getter = secret_getter
+        self.requests = []
+        self.responses = deque()
+        self.json_routes = {}  # (method, path) -> (status, body) for GETs
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                try:
+                    webhooks.verify(server.secret_getter(), self.headers, body)
+                    signed = True
+                except (webhooks.WebhookVerificationError, ValueError):
+                    signed = False
+                path, _sep, query = self.path.partition("?")
+                server.requests.append(
+                    {
+                        "method": self.command,
+                        "path": path,
+                        "query": query,
+                        "headers": dict(self.headers),
+                        "body": body,
+                        "json": json.loads(body) if body else None,
+                        "signed": signed,
+                    }
+                )
+                if not signed:
+                    status, payload = 401, {"error": "unauthorized", "detail": "bad signature"}
+                elif (self.command, path) in server.json_routes:
+                    status, payload = server.json_routes[(self.command, path)]
+                elif server.responses:
+                    status, payload = server.responses.popleft()
+                else:
+                    status, payload = 200, {"applied": True}
+                raw = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            do_GET = do_PUT = do_DELETE = do_POST = _handle
+
+            def log_message(self, *args):
+                pass  # keep the test log clean
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def clear(self):
+        self.requests.clear()
+        self.responses.clear()
+        self.json_routes.clear()
+
+
+def closed_port_url():
+    """A 127.0.0.1 URL on which nothing listens: the engine is down."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return "http://127.0.0.1:%d" % port
+
+
+class ChatbotCase(TransactionCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        icp = cls.env["ir.config_parameter"].sudo()
+        icp.set_param("chatbot_platform.webhook_secret", TEST_SECRET)
+        cls.outbox_model = cls.env["chatbot.outbox"]
+        cls.engine = EngineServer(lambda: cls.secret).start()
+        cls.addClassCleanup(cls.engine.stop)
+        icp.set_param("chatbot_platform.engine_url", cls.engine.url)
+        # WEBHOOK_SECRET in the environment wins over the parameter; sign with whatever is used
+        cls.secret = cls.env["chatbot.outbox"]._webhook_secret()
+
+        cls.company_a = cls.env["res.company"].create({"name": "Tenant A"})
+        cls.company_b = cls.env["res.company"].create({"name": "Tenant B"})
+        cls.user_a = new_test_user(
+            cls.env,
+            login="chatbot_user_a",
+            groups="base.group_user,chatbot_platform.chatbot_platform_group_user",
+            company_id=cls.company_a.id,
+            company_ids=[(6, 0, cls.company_a.ids)],
+        )
+        cls.user_b = new_test_user(
+            cls.env,
+            login="chatbot_user_b",
+            groups="base.group_user,chatbot_platform.chatbot_platform_group_user",
+            company_id=cls.company_b.id,
+            company_ids=[(6, 0, cls.company_b.ids)],
+        )
+        cls.manager = new_test_user(
+            cls.env,
+            login="chatbot_manager",
+            groups="base.group_user,chatbot_platform.chatbot_platform_group_manager",
+            company_id=cls.company_a.id,
+            company_ids=[(6, 0, cls.company_a.ids)],
+        )
+
+    def setUp(self):
+        super().setUp()
+        self.engine.clear()
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def create_chatbot(self, user=None, **vals):
+        user = user or self.user_a
+        vals.setdefault("name", "Support bot")
+        return self.env["chatbot.chatbot"].with_user(user).create(vals)
+
+    def create_document(self, chatbot, content=PDF_BYTES, filename="manual.pdf", user=None, **vals):
+        user = user or self.user_a
+        vals.update(chatbot_id=chatbot.id, filename=filename, datas=base64.b64encode(content))
+        return self.env["chatbot.document"].with_user(user).create(vals)
+
+    def rows(self, record):
+        return self.env["chatbot.outbox"].search([("resource_uuid", "=", record.uuid)], order="id")
+
+    def pending_rows(self, record):
+        return self.rows(record).filtered(lambda r: r.state in ("pending", "retrying"))
+
+    def run_postcommit(self):
+        """What happens after COMMIT: flush, then the postcommit hooks in a fresh (test) cursor."""
+        self.env.flush_all()
+        self.registry.enter_test_mode(self.env.cr)
+        try:
+            self.env.cr.postcommit.run()
+        finally:
+            self.registry.leave_test_mode()
+        self.env.invalidate_all()
+
+    def run_cron(self):
+        self.env["chatbot.outbox"]._cron_deliver()
+        self.env.invalidate_all()
+
+    def make_due(self):
+        """Pretend the backoff delays have elapsed."""
+        self.env["chatbot.outbox"].search([("state", "=", "retrying")]).write(
+            {"next_attempt_at": "2000-01-01 00:00:00"}
+        )

@@ -1,0 +1,80 @@
+import json
+import os
+import time
+
+from odoo.tests import HttpCase, tagged
+
+from ..tools import webhooks
+from .common import PDF_BYTES, TEST_SECRET
+
+URL = "/chatbot_platform/hooks/source-status"
+
+
+@tagged("post_install", "-at_install")
+class TestSourceStatusCallback(HttpCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["ir.config_parameter"].sudo().set_param("chatbot_platform.webhook_secret", TEST_SECRET)
+        cls.secret = os.environ.get("WEBHOOK_SECRET") or TEST_SECRET
+        cls.bot = cls.env["chatbot.chatbot"].create({"name": "Callback bot"})
+        cls.doc = cls.env["chatbot.document"].create(
+            {"chatbot_id": cls.bot.id, "filename": "m.pdf", "datas": __import__("base64").b64encode(PDF_BYTES)}
+        )
+
+    def post(self, payload, secret=None, timestamp=None, raw=None):
+        body = raw if raw is not None else json.dumps(payload).encode()
+        headers = webhooks.signed_headers(secret or self.secret, webhooks.new_message_id(), body, timestamp=timestamp)
+        headers["Content-Type"] = "application/json"
+        return self.url_open(URL, data=body, headers=headers)
+
+    def status(self, **overrides):
+        payload = {
+            "chatbot": self.bot.uuid,
+            "source": self.doc.uuid,
+            "version": self.doc.version,
+            "state": "ready",
+            "chunks": 7,
+            "error": None,
+            "indexed_at": "2026-01-02T03:04:05Z",
+        }
+        payload.update(overrides)
+        return payload
+
+    def test_signed_status_updates_the_source(self):
+        response = self.post(self.status())
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.json(), {"ok": True, "applied": True})
+        self.doc.invalidate_recordset()
+        self.assertEqual((self.doc.state, self.doc.chunk_count), ("ready", 7))
+        self.assertEqual(str(self.doc.indexed_at), "2026-01-02 03:04:05")
+        response = self.post(self.status(state="failed", chunks=0, error="PDF is encrypted"))
+        self.assertEqual(response.status_code, 200)
+        self.doc.invalidate_recordset()
+        self.assertEqual((self.doc.state, self.doc.error), ("failed", "PDF is encrypted"))
+
+    def test_stale_versions_are_acknowledged_and_ignored(self):
+        response = self.post(self.status(version=self.doc.version - 1, state="failed", error="old"))
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.json(), {"ok": True, "applied": False})
+        self.doc.invalidate_recordset()
+        self.assertEqual((self.doc.state, self.doc.error), ("queued", False))
+
+    def test_bad_signatures_and_old_timestamps_are_rejected(self):
+        other = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY"
+        self.assertEqual(self.post(self.status(), secret=other).status_code, 401)
+        self.assertEqual(self.post(self.status(), timestamp=int(time.time()) - 301).status_code, 401)
+        self.assertEqual(self.post(self.status(), timestamp=int(time.time()) + 301).status_code, 401)
+        unsigned = self.url_open(
+            URL, data=json.dumps(self.status()).encode(), headers={"Content-Type": "application/json"}
+        )
+        self.assertEqual(unsigned.status_code, 401)
+        self.doc.invalidate_recordset()
+        self.assertEqual(self.doc.state, "queued")
+
+    def test_unknown_sources_and_bad_bodies(self):
+        self.assertEqual(self.post(self.status(source="3f1b6a52-0000-4000-8000-000000000000")).status_code, 404)
+        self.assertEqual(self.post(self.status(chatbot="3f1b6a52-0000-4000-8000-000000000000")).status_code, 404)
+        self.assertEqual(self.post(None, raw=b"not json").status_code, 400)
+        self.assertEqual(self.post(self.status(state="exploded")).status_code, 400)
+        self.assertEqual(self.post(None, raw=b" " * (70 * 1024)).status_code, 413)
