@@ -23,8 +23,10 @@ if [ "${SKIP_APT:-0}" != 1 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u
   if [ ${#missing[@]} -gt 0 ]; then
     step "apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-      || { echo "tests/run.sh: could not install system packages: ${missing[*]}" >&2; exit 2; }
+    if ! { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }; then
+      echo "tests/run.sh: could not install system packages: ${missing[*]}" >&2
+      exit 2
+    fi
   fi
 fi
 
