@@ -131,8 +131,8 @@ class ChatbotChatbot(models.Model):
         for bot in self:
             if not 0 <= bot.temperature <= 2:
                 raise ValidationError(self.env._("Temperature must be between 0 and 2."))
-            if not 1 <= bot.max_tokens <= 8192:
-                raise ValidationError(self.env._("Max tokens must be between 1 and 8192."))
+            if not 16 <= bot.max_tokens <= 8192:
+                raise ValidationError(self.env._("Max tokens must be between 16 and 8192."))
             if not 1 <= bot.top_k <= 50:
                 raise ValidationError(self.env._("Passages (top k) must be between 1 and 50."))
             if bot.rate_key_per_minute < 0 or bot.rate_ip_per_minute < 0:
@@ -317,15 +317,16 @@ class ChatbotChatbot(models.Model):
             ).mapped("resource_uuid")
         )
         counts = {"resent": 0, "deleted": 0, "repaired": 0}
-        if inventory is None:
-            # the engine does not know this chatbot at all
+        inventory = [item for item in inventory or [] if item.get("source")] if inventory is not None else None
+        if inventory is None or (not inventory and sources):
+            # the engine does not know this chatbot (or lost everything under it)
             if self.uuid not in in_flight:
                 self._sync_enqueue_upsert()
             for source in [s for s in sources if s.uuid not in in_flight]:
                 source._sync_enqueue_upsert()
                 counts["resent"] += 1
             return counts
-        remote = {item["source"]: item for item in inventory if item.get("source")}
+        remote = {item["source"]: item for item in inventory}
         for source in sources:
             if source.uuid in in_flight:
                 continue
@@ -341,7 +342,8 @@ class ChatbotChatbot(models.Model):
                 source._apply_engine_status(source.version, item.get("state"), item.get("chunks"), item.get("error"))
                 counts["repaired"] += 1
         local = {source.uuid for source in sources}
-        for source_uuid in set(remote) - local - in_flight:
+        live_remote = {key for key, item in remote.items() if item.get("state") != "deleted"}
+        for source_uuid in live_remote - local - in_flight:
             outbox._enqueue_orphan_delete(self, source_uuid)
             counts["deleted"] += 1
         return counts

@@ -20,6 +20,7 @@ class TestReconcile(ChatbotCase):
         self.run_postcommit()
         self.engine.clear()
         self.inventory_path = "/internal/v1/chatbots/%s/sources" % self.bot.uuid
+        self.tombstone = "5d0e4c9a-1111-4a2b-8c3d-000000000009"
 
     def test_drift_is_repaired(self):
         orphan = "0b7c0d55-6a8e-4f31-9a57-7f6f3c1d2e3a"
@@ -41,6 +42,7 @@ class TestReconcile(ChatbotCase):
                     "error": None,
                 },
                 {"source": orphan, "version": 5, "state": "ready", "chunks": 1, "error": None},
+                {"source": self.tombstone, "version": 9, "state": "deleted", "chunks": 0, "error": None},
             ],
         )
         old_version = self.doc_old.version
@@ -57,6 +59,7 @@ class TestReconcile(ChatbotCase):
         self.assertEqual(self.pending_rows(self.doc_old).method, "PUT")
         self.assertEqual(self.pending_rows(self.link_missing).method, "PUT")
         # engine has a source Odoo does not know: deleted
+        self.assertFalse(self.env["chatbot.outbox"].search([("resource_uuid", "=", self.tombstone)]), "already deleted")
         orphan_row = self.env["chatbot.outbox"].search([("resource_uuid", "=", orphan)])
         self.assertEqual((orphan_row.method, orphan_row.path), ("DELETE", "%s/%s" % (self.inventory_path, orphan)))
         self.run_postcommit()
@@ -69,6 +72,13 @@ class TestReconcile(ChatbotCase):
             404,
             {"error": "not_found", "detail": "unknown chatbot"},
         )
+        self._assert_resent_whole()
+
+    def test_empty_inventory_is_resent_whole(self):
+        self.engine.json_routes[("GET", self.inventory_path)] = (200, [])
+        self._assert_resent_whole()
+
+    def _assert_resent_whole(self):
         self.bot.with_user(self.manager).action_reconcile()
         for record in (self.bot, self.doc_ok, self.doc_old, self.link_missing):
             self.assertEqual(self.pending_rows(record).method, "PUT")

@@ -8,6 +8,7 @@ DEFAULT_SYSTEM_PROMPT = (
     "If the context does not contain the answer, say that you do not know."
 )
 DEFAULT_USER_TEMPLATE = "Context:\n{context}\n\nQuestion: {question}"
+DEFAULT_WIDGET_COLOR = "#4F46E5"
 
 
 def split_lines(text):
@@ -83,8 +84,8 @@ def chatbot_payload(
         },
         "widget": {
             "title": widget_title or name,
-            "color": widget_color or None,
-            "welcome": widget_welcome or None,
+            "color": widget_color or DEFAULT_WIDGET_COLOR,
+            "welcome": widget_welcome or "",
             "suggestions": split_lines_only(widget_suggestions),
         },
     }
