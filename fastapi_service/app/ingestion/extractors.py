@@ -160,6 +160,12 @@ def extract_pdf(data: bytes, limits: Limits, budget: CharBudget) -> Extracted:
         blocks = []
         for number, page in enumerate(reader.pages, start=1):
             text = page.extract_text() or ""
+            if not text.strip():
+                # pypdf swallows its decompression limit inside extract_text; ask the raw stream so
+                # a bomb is reported as one instead of as "no text".
+                contents = page.get_contents()
+                if contents is not None:
+                    contents.get_data()
             blocks.append(Block(budget.take(text), page=number))
         return Extracted("pdf", str(title) if title else None, blocks)
     except ExtractionError:
