@@ -29,7 +29,7 @@ weights AS (
     FROM df CROSS JOIN stats
 )
 SELECT p.chunk_id,
-       sum(w.idf * p.tf * ($3 + 1) / (p.tf + $3 * (1 - $4 + $4 * p.doc_len / w.avgdl))) AS score
+       sum(w.idf * p.tf * ($3::float8 + 1) / (p.tf + $3::float8 * (1 - $4::float8 + $4::float8 * p.doc_len / w.avgdl))) AS score
 FROM bm25_postings p JOIN weights w ON p.term = w.term
 WHERE p.chatbot_id = $1
 GROUP BY p.chunk_id

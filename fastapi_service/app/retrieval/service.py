@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -25,6 +26,7 @@ from app.observability.metrics import RETRIEVAL_SECONDS
 from app.retrieval import repository
 
 COUNT_CACHE_SECONDS = 10.0
+QUERY_CACHE_SIZE = 2048
 RRF_K = 60
 
 
@@ -54,6 +56,19 @@ class Retriever:
         self.settings = settings
         self._counts: dict[UUID, tuple[float, int]] = {}
         self._iterative: bool | None = None
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    async def embed_query(self, query: str) -> np.ndarray:
+        """The query's vector; popular questions repeat, so recent ones are kept (LRU)."""
+        vector = self._vectors.get(query)
+        if vector is not None:
+            self._vectors.move_to_end(query)
+            return vector
+        vector = await self.embedder.embed_one(query)
+        self._vectors[query] = vector
+        if len(self._vectors) > QUERY_CACHE_SIZE:
+            self._vectors.popitem(last=False)
+        return vector
 
     async def _iterative_scan(self, conn: asyncpg.Connection) -> bool:
         if self._iterative is None:
@@ -92,7 +107,7 @@ class Retriever:
     async def search(self, chatbot_id: UUID, query: str, top_k: int, mode: Mode = Mode.HYBRID) -> list[Hit]:
         started = time.perf_counter()
         depth = max(top_k, self.settings.retrieval_candidates)
-        vector = await self.embedder.embed_one(query)
+        vector = await self.embed_query(query)
         dense: list[tuple[int, float]] = []
         keyword: list[tuple[int, float]] = []
         if mode == Mode.DENSE:

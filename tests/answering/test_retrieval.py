@@ -1,0 +1,147 @@
+"""Retrieval: real BM25 (checked against a reference implementation), trigger-maintained index,
+hybrid ranking, and full top_k for a small share of a large table (HNSW path + exact fallback)."""
+
+import math
+import uuid
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from app.retrieval import repository
+from tests.answering.helpers import HANDBOOK, create_bot, insert_chunks
+from tests.conftest import make_settings
+
+CORPUS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "A fox hunts at night; foxes are quick and clever hunters.",
+    "Dogs are loyal. The dog sleeps all day long, lazy dog.",
+    "Quantum computers use qubits to compute.",
+    "Brown bears and brown foxes live in the forest near the river, far from dogs and cats and towns.",
+]
+
+
+async def reference_bm25(db, corpus, query, k1, b):
+    """BM25 straight from the definition, over Postgres' own lexemes."""
+    docs = []
+    for text in corpus:
+        rows = await db.fetch("SELECT lexeme, positions FROM unnest(to_tsvector('english', $1))", text)
+        docs.append({r["lexeme"]: len(r["positions"]) for r in rows})
+    terms = {r["l"] for r in await db.fetch("SELECT lexeme AS l FROM unnest(to_tsvector('english', $1))", query)}
+    n = len(docs)
+    lengths = [sum(d.values()) for d in docs]
+    avgdl = sum(lengths) / n
+    df = Counter(t for d in docs for t in d if t in terms)
+    scores = []
+    for doc, length in zip(docs, lengths, strict=True):
+        s = 0.0
+        for t in terms:
+            tf = doc.get(t, 0)
+            if tf:
+                idf = math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5))
+                s += idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avgdl))
+        scores.append(s)
+    return scores
+
+
+@pytest.mark.parametrize("query", ["quick fox", "lazy dogs", "brown fox dog", "qubits"])
+async def test_keyword_scores_are_bm25(client, db, embedder, query):
+    bot = await create_bot(client)
+    other = await create_bot(client)
+    ids = await insert_chunks(db, embedder, bot.id, CORPUS)
+    await insert_chunks(db, embedder, other.id, CORPUS * 3 + ["fox " * 20])  # must not change bot's idf
+    expected = await reference_bm25(db, CORPUS, query, 0.9, 0.4)
+    r = await client.post("/v1/search", json={"query": query, "mode": "keyword", "top_k": 10}, headers=bot.sk_headers())
+    got = {hit["chunk_id"]: hit["score"] for hit in r.json()["results"]}
+    want = {cid: s for cid, s in zip(ids, expected, strict=True) if s > 0}
+    assert got.keys() == want.keys()
+    for cid, score in want.items():
+        assert got[cid] == pytest.approx(score, rel=1e-4)
+    ranked = [hit["chunk_id"] for hit in r.json()["results"]]
+    assert ranked == sorted(want, key=lambda c: -want[c])
+
+
+async def test_index_follows_deletes_and_updates(client, db, embedder):
+    bot = await create_bot(client)
+    ids = await insert_chunks(db, embedder, bot.id, CORPUS)
+    postings = await db.fetchval("SELECT count(*) FROM bm25_postings WHERE chatbot_id = $1", bot.id)
+    assert postings > 20
+    await db.execute("UPDATE chunks SET content = 'zebras graze on the savanna' WHERE id = $1", ids[3])
+    r = await client.post("/v1/search", json={"query": "zebra", "mode": "keyword"}, headers=bot.sk_headers())
+    assert [h["chunk_id"] for h in r.json()["results"]] == [ids[3]]
+    r = await client.post("/v1/search", json={"query": "qubits", "mode": "keyword"}, headers=bot.sk_headers())
+    assert r.json()["results"] == []
+    await db.execute("DELETE FROM chunks WHERE chatbot_id = $1", bot.id)
+    assert await db.fetchval("SELECT count(*) FROM bm25_postings WHERE chatbot_id = $1", bot.id) == 0
+    assert await db.fetchval("SELECT count(*) FROM bm25_docs WHERE chatbot_id = $1", bot.id) == 0
+
+
+async def test_hybrid_finds_both_exact_terms_and_paraphrases(client, db, embedder):
+    bot = await create_bot(client)
+    await insert_chunks(db, embedder, bot.id, [*HANDBOOK, "Error code E-4711 means the skate battery is overheating."])
+    r = await client.post("/v1/search", json={"query": "E-4711", "top_k": 3}, headers=bot.sk_headers())
+    assert "E-4711" in r.json()["results"][0]["content"]
+    r = await client.post("/v1/search", json={"query": "can I get my money back", "top_k": 3}, headers=bot.sk_headers())
+    assert r.json()["results"][0]["content"].startswith("Returns:")
+    r = await client.post(
+        "/v1/search", json={"query": "how fast do the rocket skates go", "top_k": 3}, headers=bot.sk_headers()
+    )
+    assert "40 km/h" in r.json()["results"][0]["content"]
+
+
+async def bulk_random_chunks(db, chatbot_id, count, rng):
+    vectors = rng.standard_normal((count, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    source = uuid.uuid4()
+    records = [
+        (chatbot_id, source, 1, i, f"synthetic passage {i} about topic {i % 97}", vectors[i]) for i in range(count)
+    ]
+    await db.copy_records_to_table(
+        "chunks",
+        records=records,
+        columns=["chatbot_id", "source_id", "source_version", "ordinal", "content", "embedding"],
+    )
+
+
+async def test_a_chatbot_with_one_percent_of_the_chunks_gets_full_exact_top_k(app_factory, db_url, db):
+    # Force the approximate path for everything above 50 chunks, as for large chatbots in production.
+    client = await app_factory(make_settings(database_url=db_url, retrieval_exact_max_chunks=20, hnsw_ef_search=40))
+    rng = np.random.default_rng(3)
+    big = await create_bot(client)
+    small = await create_bot(client, rate_limits={"key_per_minute": 10_000, "ip_per_minute": 10_000})
+    # Bulk load as a restore would: without the index, then build it once (much faster than 5,000
+    # single-row HNSW inserts on 2 cores).
+    await db.execute("DROP INDEX chunks_embedding_hnsw_idx")
+    await bulk_random_chunks(db, big.id, 4_950, rng)
+    await bulk_random_chunks(db, small.id, 50, rng)
+    await db.execute("CREATE INDEX chunks_embedding_hnsw_idx ON chunks USING hnsw (embedding vector_cosine_ops)")
+    await db.execute("ANALYZE chunks")
+    retriever = client.app.state.resources.extras["retriever"]
+    calls = []
+    original = repository.dense_approximate
+
+    async def spy(*args, **kwargs):
+        hits = await original(*args, **kwargs)
+        calls.append(len(hits))
+        return hits
+
+    repository.dense_approximate = spy
+    try:
+        embedder = retriever.embedder
+        for query in ["topic 5", "synthetic passage", "anything at all", "refunds", "battery life"]:
+            r = await client.post(
+                "/v1/search", json={"query": query, "top_k": 10, "mode": "dense"}, headers=small.sk_headers()
+            )
+            got = [h["chunk_id"] for h in r.json()["results"]]
+            vector = await embedder.embed_one(query)
+            exact = await db.fetch(
+                "SELECT id FROM chunks WHERE chatbot_id = $1 ORDER BY (embedding <=> $2) + 0, id LIMIT 10",
+                small.id,
+                vector,
+            )
+            assert got == [row["id"] for row in exact]
+            r = await client.post("/v1/search", json={"query": query, "top_k": 10}, headers=small.sk_headers())
+            assert len(r.json()["results"]) == 10
+    finally:
+        repository.dense_approximate = original
+    assert calls, "the approximate (HNSW) path was not exercised"
