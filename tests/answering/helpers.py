@@ -138,3 +138,43 @@ HANDBOOK = [
     "Customer support is available by phone from 9:00 to 17:00 CET, Monday to Friday.",
     "To reset your Acme account password, click 'Forgot password' on the sign-in page.",
 ]
+
+
+class LiveServer:
+    """Serve an already-started app (lifespan entered by app_factory) over real TCP on 127.0.0.1."""
+
+    def __init__(self, app: Any) -> None:
+        import socket
+
+        import uvicorn
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, lifespan="off", log_config=None)
+        self.server = uvicorn.Server(config)
+        self.task: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def __aenter__(self) -> LiveServer:
+        import asyncio
+
+        self.task = asyncio.create_task(self.server.serve())
+        while not self.server.started:
+            await asyncio.sleep(0.02)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        await self.task
+
+
+async def signed_get(client: httpx.AsyncClient, path: str) -> httpx.Response:
+    """A GET as Odoo sends it: signed over an empty body."""
+    from app.webhooks.signing import sign_headers
+    from tests.support.signing import TEST_SECRET
+
+    return await client.get(path, headers=sign_headers(TEST_SECRET, b""))
