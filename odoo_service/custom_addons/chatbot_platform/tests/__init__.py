@@ -2,6 +2,7 @@ from . import (  # noqa: F401
     test_api_keys,
     test_constraints,
     test_delivery,
+    test_engine_actions,
     test_outbox,
     test_reconcile,
     test_security,

@@ -23,13 +23,11 @@ class ChatbotTestChatWizard(models.TransientModel):
             raise UserError(self.env._("Type a question first."))
         key, created = self.env["chatbot.api.key"]._ensure_preview_key(self.chatbot_id)
         if created:
-            raise UserError(
-                self.env._(
-                    "The Test chat key of %(name)s had expired; a new one is being sent to the engine. "
-                    "Close this window and open Test chat again in a few seconds.",
-                    name=self.chatbot_id.name,
-                )
+            # the new key reaches the engine after this transaction commits: no raise here
+            self.transcript = (self.transcript or Markup("")) + Markup("<p class='text-muted'>%s</p>") % (
+                self.env._("Preparing the Test chat key for the engine; send again in a few seconds.")
             )
+            return self._reopen()
         client = self.env["chatbot.outbox"]._engine_client()
         try:
             # a read-only call on the public API, made on the user's explicit request
@@ -65,6 +63,9 @@ class ChatbotTestChatWizard(models.TransientModel):
                 "message": False,
             }
         )
+        return self._reopen()
+
+    def _reopen(self):
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Test chat: %(name)s", name=self.chatbot_id.name),
