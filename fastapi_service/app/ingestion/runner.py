@@ -121,7 +121,9 @@ class IngestionWorker:
             try:
                 await manager.retry_job(job)
                 count += 1
-                logger.warning("re-queued a job of a stopped worker", extra={"job": job.id, "args": job.task_kwargs})
+                logger.warning(
+                    "re-queued a job of a stopped worker", extra={"job": job.id, "job_args": job.task_kwargs}
+                )
             except Exception as exc:  # another process re-queued it first
                 logger.debug("stalled job not re-queued", extra={"job": job.id, "error": str(exc)})
         return count
