@@ -15,7 +15,7 @@ import httpcore
 import httpx
 
 from app.config import Settings
-from app.links.ssrf import AddressPolicy, FetchRefused, GuardedNetworkBackend
+from app.links.ssrf import AddressPolicy, FetchRefused, GuardedNetworkBackend, forbidden_reason, literal_address
 
 REDIRECT_CODES = {301, 302, 303, 307, 308}
 
@@ -85,13 +85,28 @@ class SafeFetcher:
                 f"{url} took longer than {self.settings.fetch_timeout_seconds:g} s", transient=True
             ) from exc
 
+    def _check(self, url: str) -> str:
+        """Scheme/credentials/host checks, and literal IPs in any notation, before httpx parses them."""
+        checked = check_url(url)
+        host = urlsplit(checked).hostname or ""
+        literal = literal_address(host)
+        if literal is not None and not self.policy.allow_private and host not in self.policy.exempt_hosts:
+            reason = forbidden_reason(literal)
+            if reason:
+                raise FetchRefused(f"{host} is {literal}, {reason}; only public addresses may be fetched")
+        try:
+            httpx.URL(checked)
+        except httpx.InvalidURL as exc:
+            raise FetchRefused(f"invalid URL ({exc})") from exc
+        return checked
+
     async def _fetch(self, url: str, cap: int) -> Fetched:
-        current = check_url(url)
+        current = self._check(url)
         for _ in range(self.settings.fetch_max_redirects + 1):
             try:
                 async with self.client.stream("GET", current) as response:
                     if response.status_code in REDIRECT_CODES and "location" in response.headers:
-                        current = check_url(urljoin(current, response.headers["location"]))
+                        current = self._check(urljoin(current, response.headers["location"]))
                         continue
                     declared = response.headers.get("content-length", "")
                     if declared.isdigit() and int(declared) > cap:
