@@ -45,6 +45,10 @@ def db_args() -> tuple[list[str], list[str], dict[str, str]]:
     odoo = [f"--db_port={port}", f"--db_user={user}"]
     psql = ["-p", port, "-U", user]
     env = dict(os.environ)
+    for word in odoo_command() or []:
+        if word.endswith("/setup/odoo"):  # release layout: `odoo` is imported from the checkout
+            checkout = str(Path(word).resolve().parent.parent)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [checkout, env.get("PYTHONPATH")]))
     if host:
         odoo.append(f"--db_host={host}")
         psql += ["-h", host]

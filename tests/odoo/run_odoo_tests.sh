@@ -21,6 +21,12 @@ if [ -z "$odoo_bin" ]; then
   exit 2
 fi
 read -r -a odoo_cmd <<< "$odoo_bin"
+# `python <checkout>/setup/odoo` (release layout) imports `odoo` from the checkout itself
+for word in "${odoo_cmd[@]}"; do
+  if [[ "$word" == */setup/odoo && -f "$word" ]]; then
+    export PYTHONPATH="$(cd "$(dirname "$word")/.." && pwd)${PYTHONPATH:+:$PYTHONPATH}"
+  fi
+done
 
 db_user="${ODOO_DB_USER:-$(id -un)}"
 db_port="${ODOO_DB_PORT:-5432}"
