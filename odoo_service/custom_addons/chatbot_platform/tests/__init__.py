@@ -8,4 +8,5 @@ from . import (  # noqa: F401
     test_security,
     test_source_status,
     test_tools,
+    test_web_client,
 )
