@@ -1,0 +1,250 @@
+"""Ingestion throughput of the whole pipeline vs bare `model.encode`, and /healthz p99 meanwhile.
+
+    .venv/bin/python bench/ingest.py [--docs 12] [--words 6000] [--port 8012]
+    .venv/bin/python bench/ingest.py --url http://127.0.0.1:8000 --secret whsec_...   # a running engine
+
+Without --url it starts `python -m app` on 127.0.0.1 with an embedded database in a temporary
+state directory (or --database-url). It generates N real documents (PDF via fpdf2, DOCX via
+python-docx, TXT, in turn), PUTs them through the signed internal API and polls the source list
+until all are ready: pipeline chunks/s = chunks / wall time from the first PUT to the last ready
+(extraction in the sandbox, chunking, embedding, indexing, callbacks off). Meanwhile it requests
+/healthz every 20 ms and reports p50/p99. Then, in this process, it re-creates the same chunks
+with the engine's own (deterministic) extractor and chunker and times bare `model.encode` on them:
+the ratio of the two is the pipeline's efficiency. Loopback only; bounded by --docs/--words.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "fastapi_service"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from app.config import DEV_WEBHOOK_SECRET  # noqa: E402
+from app.webhooks.signing import sign_headers  # noqa: E402
+
+WORDS = (
+    "invoice shipping refund warranty battery charger keyboard monitor cable adapter account password "
+    "delivery return policy customer support order tracking payment card subscription upgrade license "
+    "install update driver firmware network router printer scanner laptop desktop tablet phone screen"
+).split()
+
+
+def prose(words: int, seed: int) -> str:
+    rng = random.Random(seed)
+    out, n = [], 0
+    while n < words:
+        k = rng.randint(6, 18)
+        out.append(" ".join(rng.choice(WORDS) for _ in range(k)).capitalize() + ".")
+        n += k
+    return "\n\n".join(" ".join(out[i : i + 5]) for i in range(0, len(out), 5))
+
+
+def make_document(i: int, words: int) -> tuple[bytes, str]:
+    text = prose(words, seed=i)
+    if i % 3 == 0:
+        from fpdf import FPDF
+
+        pdf = FPDF()
+        pdf.set_font("helvetica", size=10)
+        for part in text.split("\n\n"):
+            if pdf.page_no() == 0 or pdf.get_y() > 250:
+                pdf.add_page()
+            pdf.multi_cell(0, 5, part, new_x="LMARGIN", new_y="NEXT")
+        return bytes(pdf.output()), f"doc{i}.pdf"
+    if i % 3 == 1:
+        import docx
+
+        document = docx.Document()
+        document.add_heading(f"Document {i}", level=1)
+        for part in text.split("\n\n"):
+            document.add_paragraph(part)
+        out = io.BytesIO()
+        document.save(out)
+        return out.getvalue(), f"doc{i}.docx"
+    return text.encode(), f"doc{i}.txt"
+
+
+def put_payload(data: bytes, filename: str) -> dict:
+    import base64
+    import hashlib
+
+    return {
+        "version": 1,
+        "kind": "document",
+        "name": filename,
+        "document": {
+            "filename": filename,
+            "mimetype": "",
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "content_base64": base64.b64encode(data).decode(),
+        },
+    }
+
+
+async def signed(
+    client: httpx.AsyncClient, secret: str, method: str, path: str, payload: dict | None
+) -> httpx.Response:
+    import json
+
+    body = b"" if payload is None else json.dumps(payload).encode()
+    headers = {"content-type": "application/json", **sign_headers(secret, body)}
+    return await client.request(method, path, content=body, headers=headers)
+
+
+async def probe_health(client: httpx.AsyncClient, stop: asyncio.Event, latencies: list[float]) -> None:
+    while not stop.is_set():
+        started = time.perf_counter()
+        r = await client.get("/healthz")
+        latencies.append((time.perf_counter() - started) * 1000)
+        r.raise_for_status()
+        await asyncio.sleep(0.02)
+
+
+async def ingest(
+    url: str, secret: str, docs: list[tuple[bytes, str]], timeout: float
+) -> tuple[int, float, list[float]]:
+    bot = uuid.uuid4()
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client, httpx.AsyncClient(base_url=url) as health:
+        latencies: list[float] = []
+        stop = asyncio.Event()
+        prober = asyncio.create_task(probe_health(health, stop, latencies))
+        await asyncio.sleep(1)  # a baseline before the load
+        started = time.perf_counter()
+        for data, filename in docs:
+            r = await signed(
+                client,
+                secret,
+                "PUT",
+                f"/internal/v1/chatbots/{bot}/sources/{uuid.uuid4()}",
+                put_payload(data, filename),
+            )
+            r.raise_for_status()
+        while True:
+            listed = (await signed(client, secret, "GET", f"/internal/v1/chatbots/{bot}/sources", None)).json()
+            if len(listed) == len(docs) and all(s["state"] in ("ready", "failed") for s in listed):
+                break
+            if time.perf_counter() - started > timeout:
+                raise TimeoutError(f"not ingested after {timeout}s: {listed}")
+            await asyncio.sleep(0.1)
+        elapsed = time.perf_counter() - started
+        stop.set()
+        await prober
+    failed = [s for s in listed if s["state"] != "ready"]
+    if failed:
+        raise RuntimeError(f"failed sources: {failed}")
+    return sum(s["chunks"] for s in listed), elapsed, latencies
+
+
+def local_chunks(docs: list[tuple[bytes, str]], embedder: object) -> list[str]:
+    from app.config import Settings
+    from app.ingestion.chunking import PageText, chunk_pages
+    from app.ingestion.extractors import Limits, extract
+
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    limits = Limits(
+        s.max_document_bytes, s.max_pdf_pages, s.max_extracted_chars, s.extraction_memory_mb * 1024 * 1024 // 2
+    )
+    texts: list[str] = []
+    for data, filename in docs:
+        extracted = extract(data, filename, "", limits)
+        title = extracted.title or filename
+        chunks = chunk_pages(
+            [PageText(extracted.blocks, title)], embedder.tokenizer, s.chunk_tokens, s.chunk_overlap_tokens
+        )  # type: ignore[attr-defined]
+        texts += [c.text for c in chunks]
+    return texts
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=12)
+    parser.add_argument("--words", type=int, default=6000, help="words per document")
+    parser.add_argument("--url", help="target a running engine instead of starting one")
+    parser.add_argument("--secret", default=os.environ.get("WEBHOOK_SECRET", DEV_WEBHOOK_SECRET))
+    parser.add_argument("--database-url", help="database for the started engine (default: embedded, temporary)")
+    parser.add_argument("--port", type=int, default=8012)
+    parser.add_argument("--timeout", type=float, default=1800)
+    args = parser.parse_args()
+
+    from app.embedding.service import EmbeddingService
+
+    docs = [make_document(i, args.words) for i in range(args.docs)]
+    embedder = EmbeddingService("sentence-transformers/all-MiniLM-L6-v2")
+    embedder.load()
+
+    proc = None
+    state = tempfile.TemporaryDirectory(prefix="bench-ingest-")
+    url = args.url
+    if url is None:
+        env = {
+            **os.environ,
+            "HOST": "127.0.0.1",
+            "PORT": str(args.port),
+            "STATE_DIR": state.name,
+            "WEBHOOK_SECRET": args.secret,
+            "LLM_BACKEND": "none",
+            "LOG_LEVEL": "WARNING",
+            "ODOO_URL": "",
+        }
+        if args.database_url:
+            env["DATABASE_URL"] = args.database_url
+        proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=REPO / "fastapi_service", env=env)
+        url = f"http://127.0.0.1:{args.port}"
+        deadline = time.time() + 300
+        while True:
+            try:
+                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise SystemExit("the engine did not become ready")
+            time.sleep(0.5)
+    try:
+        chunks, elapsed, latencies = asyncio.run(ingest(url, args.secret, docs, args.timeout))
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(60)
+        state.cleanup()
+
+    texts = local_chunks(docs, embedder)
+    started = time.perf_counter()
+    embedder.encode(texts, purpose="bench")
+    bare_elapsed = time.perf_counter() - started
+    pipeline_rate = chunks / elapsed
+    bare_rate = len(texts) / bare_elapsed
+    print(
+        f"documents: {args.docs} x ~{args.words} words ({sum(len(d) for d, _ in docs) / 1e6:.1f} MB); chunks: {chunks} (local re-chunk: {len(texts)})"
+    )
+    print(f"pipeline: {chunks} chunks in {elapsed:.1f} s = {pipeline_rate:.2f} chunks/s")
+    print(f"bare model.encode: {len(texts)} chunks in {bare_elapsed:.1f} s = {bare_rate:.2f} chunks/s")
+    print(f"ratio pipeline / bare: {pipeline_rate / bare_rate:.3f} (target >= 0.90)")
+    print(
+        f"/healthz during ingest: n={len(latencies)} p50={statistics.median(latencies):.1f} ms "
+        f"p99={percentile(latencies, 0.99):.1f} ms max={max(latencies):.1f} ms (target p99 <= 50 ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()
