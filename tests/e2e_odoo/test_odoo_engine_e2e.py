@@ -82,6 +82,7 @@ class Odoo:
         self.env.update(WEBHOOK_SECRET=secret, ENGINE_URL=engine_url)
         self.proc: subprocess.Popen[bytes] | None = None
         self.uid = 0
+        self.data_dir = ""
 
     def addons_path(self) -> str:
         conf = self.workdir / "probe.conf"
@@ -94,6 +95,7 @@ class Odoo:
         )
         lines = conf.read_text().splitlines() if conf.exists() else []
         base = next((ln.split("=", 1)[1].strip() for ln in lines if ln.startswith("addons_path")), "")
+        self.data_dir = next((ln.split("=", 1)[1].strip() for ln in lines if ln.startswith("data_dir")), "")
         if not base:
             pytest.skip(f"{shlex.join(self.cmd)} does not run Odoo here")
         return f"{base},{ADDONS}"
@@ -168,6 +170,8 @@ class Odoo:
         subprocess.run(
             ["dropdb", *self.psql_args, "--if-exists", self.db], env=self.env, capture_output=True, check=False
         )
+        if self.data_dir:
+            shutil.rmtree(Path(self.data_dir) / "filestore" / self.db, ignore_errors=True)
 
 
 def wait_for(what: str, probe: Any, timeout: float, interval: float = 1.0) -> Any:
