@@ -88,7 +88,8 @@ class ChatbotOutbox(models.Model):
     def _engine_public_url(self):
         # sudo: ir.config_parameter - public URL of the widget script, not secret
         param = self.env["ir.config_parameter"].sudo().get_param("chatbot_platform.engine_public_url")
-        return (param or self._engine_url()).rstrip("/")
+        # Browsers cannot reach the internal ENGINE_URL (e.g. http://api:8000 in Compose).
+        return (param or os.environ.get("ENGINE_PUBLIC_URL") or self._engine_url()).rstrip("/")
 
     @api.model
     def _webhook_secret(self):

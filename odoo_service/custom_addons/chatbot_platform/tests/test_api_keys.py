@@ -1,7 +1,9 @@
 import json
 import logging
+import os
 import re
 from datetime import timedelta
+from unittest.mock import patch
 
 from odoo import fields
 from odoo.tests import tagged
@@ -141,3 +143,11 @@ class TestApiKeys(ChatbotCase):
         self.generate_with_wizard(bot)
         with self.assertRaises(Exception), self.env.cr.savepoint():
             bot.api_key_ids.write({"key_hash": "0" * 64})
+
+    def test_embed_snippet_uses_the_public_engine_url(self):
+        """Browsers cannot reach the internal ENGINE_URL; the snippet points at ENGINE_PUBLIC_URL."""
+        self.env["ir.config_parameter"].sudo().set_param("chatbot_platform.engine_public_url", False)
+        bot = self.create_chatbot()
+        with patch.dict(os.environ, {"ENGINE_PUBLIC_URL": "https://chat.example.com/"}):
+            action, _plain = self.generate_with_wizard(bot)
+        self.assertIn('src="https://chat.example.com/widget.js"', action["context"]["default_embed_snippet"])
