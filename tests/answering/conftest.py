@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.answering.helpers import HANDBOOK, Bot, create_bot, insert_chunks
+from tests.answering.helpers import HANDBOOK, Bot, answering_settings, create_bot, insert_chunks
+
+
+@pytest.fixture
+async def client(app_factory: Any, db_url: str) -> httpx.AsyncClient:
+    """An in-process engine on a fresh database, without ingestion workers."""
+    return await app_factory(answering_settings(database_url=db_url))  # type: ignore[no-any-return]
 
 
 @pytest.fixture

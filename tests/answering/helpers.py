@@ -178,3 +178,10 @@ async def signed_get(client: httpx.AsyncClient, path: str) -> httpx.Response:
     from tests.support.signing import TEST_SECRET
 
     return await client.get(path, headers=sign_headers(TEST_SECRET, b""))
+
+
+def answering_settings(**overrides: Any) -> Any:
+    """Test settings without in-process ingestion workers: these tests insert chunks themselves."""
+    from tests.conftest import make_settings
+
+    return make_settings(**{"workers_in_process": False, **overrides})

@@ -4,7 +4,7 @@ import uuid
 from datetime import UTC, datetime
 
 from tests.answering.helpers import HANDBOOK, create_bot, insert_chunks, signed_get
-from tests.conftest import make_settings
+from tests.answering.helpers import answering_settings as make_settings
 from tests.support.signing import send_signed
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.answering.fake_llm import FakeModelServer
 from tests.answering.helpers import HANDBOOK, LiveServer, create_bot, insert_chunks, parse_sse
-from tests.conftest import make_settings
+from tests.answering.helpers import answering_settings as make_settings
 
 TOKENS = ["You can ", "return ", "products ", "within ", "30 days ", "[1]."]
 

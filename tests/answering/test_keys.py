@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.keys.format import BASE62, base62, checksum, generate_key, parse_key
+from tests.answering.helpers import answering_settings as make_settings
 from tests.answering.helpers import create_bot, key_entry, put_chatbot
-from tests.conftest import make_settings
 
 
 def test_generated_keys_have_the_documented_shape():

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from app.ratelimit.client_ip import client_ip, parse_networks
+from tests.answering.helpers import answering_settings as make_settings
 from tests.answering.helpers import create_bot
-from tests.conftest import make_settings
 
 
 def transport_client(app, peer: str) -> httpx.AsyncClient:

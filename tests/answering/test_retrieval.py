@@ -10,7 +10,7 @@ import pytest
 
 from app.retrieval import repository
 from tests.answering.helpers import HANDBOOK, create_bot, insert_chunks
-from tests.conftest import make_settings
+from tests.answering.helpers import answering_settings as make_settings
 
 CORPUS = [
     "The quick brown fox jumps over the lazy dog.",

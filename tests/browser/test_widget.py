@@ -1,0 +1,170 @@
+"""The widget in real headless Chromium (Debian `chromium`, driven by Playwright — no browser download):
+loaded by a page on another origin, streaming, sources, feedback, reload with history, inert HTML."""
+
+import asyncio
+import shutil
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tests.answering.fake_llm import FakeModelServer
+from tests.answering.helpers import HANDBOOK, LiveServer, create_bot, insert_chunks
+from tests.answering.helpers import answering_settings as make_settings
+
+pytestmark = pytest.mark.browser
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+TOKENS = ["Returns are ", "accepted within ", "30 days ", "of delivery ", "[1]. ", "See https://acme.test/returns ."]
+EVIL = ["Try this: ", "<script>window.__pwned = 1</script>", ' <img src="x" onerror="window.__pwned = 2">', " done"]
+
+
+class HostPage:
+    """A customer's website on its own origin (http://localhost:PORT) embedding the widget."""
+
+    def __init__(self, engine_url: str, key: str) -> None:
+        html = (
+            "<!doctype html><html><head><meta charset=utf-8>"
+            "<meta name=viewport content='width=device-width, initial-scale=1'><title>Acme shop</title>"
+            "<style>h1{font-family:serif;color:#a00} button{background:red !important}</style></head>"
+            "<body><h1>Acme shop</h1><p>Welcome to our shop.</p>"
+            "<script>window.ChatbotPlatform = window.ChatbotPlatform || function () {"
+            "(window.ChatbotPlatform.q = window.ChatbotPlatform.q || []).push(arguments); };</script>"
+            f"<script src='{engine_url}/widget.js' data-key='{key}' defer></script></body></html>"
+        ).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("content-type", "text/html; charset=utf-8")
+                self.send_header("content-length", str(len(html)))
+                self.end_headers()
+                self.wfile.write(html)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://localhost:{self.httpd.server_address[1]}/"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+async def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (see tests/apt-packages.txt)")
+    playwright_api = pytest.importorskip("playwright.async_api")
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
+        )
+        yield browser
+        await browser.close()
+
+
+async def bubble_texts(page):
+    return await page.locator("#cbp-widget .msg").all_inner_texts()
+
+
+async def test_widget_end_to_end(app_factory, db_url, db, embedder, browser):
+    with FakeModelServer(TOKENS, delay=0.25) as fake:
+        client = await app_factory(make_settings(database_url=db_url, llm_backend="ollama", ollama_url=fake.url))
+        bot = await create_bot(client, allowed_domains=["localhost"])
+        await insert_chunks(db, embedder, bot.id, HANDBOOK, name="Returns policy", url="https://acme.test/returns")
+        async with LiveServer(client.app) as engine:
+            host = HostPage(engine.url, bot.pk)
+            try:
+                context = await browser.new_context(viewport={"width": 1000, "height": 760})
+                page = await context.new_page()
+                errors = []
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                await page.goto(host.url)
+                await page.click("#cbp-widget .launcher")
+                await page.wait_for_selector("#cbp-widget .suggestion")
+                assert await page.locator("#cbp-widget .title").inner_text() == "Acme help"
+                assert "Hello!" in (await bubble_texts(page))[0]
+                # Theming from /v1/widget/config; the host page's CSS does not leak into the shadow root.
+                color = await page.locator("#cbp-widget .send").evaluate("b => getComputedStyle(b).backgroundColor")
+                assert color == "rgb(17, 34, 51)"
+
+                await page.fill("#cbp-widget textarea", "How do returns work?")
+                await page.click("#cbp-widget .send")
+                answer = page.locator("#cbp-widget .msg.bot").last
+                partials = set()
+                for _ in range(200):  # sample the bubble while tokens arrive
+                    partials.add(await answer.locator(".body").inner_text())
+                    if await answer.locator(".rate").count():
+                        break
+                    await asyncio.sleep(0.05)
+                final = await answer.locator(".body").inner_text()
+                assert final == "".join(TOKENS)
+                assert len([p for p in partials if p and p != final]) >= 2, partials  # it streamed
+                link = answer.locator(".body a")
+                assert await link.get_attribute("href") == "https://acme.test/returns"
+                source = answer.locator(".source a").first
+                assert (await source.inner_text()).startswith("[1] Returns policy")
+                assert await source.get_attribute("href") == "https://acme.test/returns"
+                assert "Returns: you can return" in await answer.locator(".snippet").first.inner_text()
+
+                await answer.locator(".rate button[data-rating=up]").click()
+                await page.wait_for_selector("#cbp-widget .rate button[aria-pressed=true]")
+                assert await db.fetchval("SELECT rating FROM feedback") == "up"
+                DOCS.mkdir(exist_ok=True)
+                await page.screenshot(path=str(DOCS / "widget.png"))
+
+                # Reload: the conversation comes back from /v1/sessions/{id}/messages.
+                await page.reload()
+                await page.wait_for_selector("#cbp-widget .msg.user")
+                texts = await bubble_texts(page)
+                assert "How do returns work?" in texts
+                assert any(t.startswith("".join(TOKENS)) for t in texts)
+                assert await page.locator("#cbp-widget .source").count() >= 1
+
+                # Model output that tries to inject markup stays text.
+                fake.tokens = EVIL
+                fake.delay = 0
+                await page.fill("#cbp-widget textarea", "Tell me about returns")
+                await page.click("#cbp-widget .send")
+                await page.wait_for_function(
+                    "() => document.querySelector('#cbp-widget').shadowRoot.querySelectorAll('.rate').length >= 2"
+                )
+                evil = await page.locator("#cbp-widget .msg.bot").last.locator(".body").inner_text()
+                assert evil == "".join(EVIL)
+                assert await page.evaluate("() => window.__pwned") is None
+                assert (
+                    await page.evaluate(
+                        "() => document.querySelector('#cbp-widget').shadowRoot.querySelectorAll('img, script, iframe').length"
+                    )
+                    == 0
+                )
+                assert await page.evaluate("() => document.querySelectorAll('img').length") == 0
+
+                # Mobile width: the open panel fills the screen.
+                await page.set_viewport_size({"width": 375, "height": 700})
+                box = await page.locator("#cbp-widget .panel").bounding_box()
+                assert box is not None and round(box["width"]) == 375
+                assert errors == []
+            finally:
+                host.close()
+
+
+async def test_widget_on_a_disallowed_origin_gets_nothing(app_factory, db_url, browser):
+    client = await app_factory(make_settings(database_url=db_url))
+    bot = await create_bot(client, allowed_domains=["shop.example.com"])
+    async with LiveServer(client.app) as engine:
+        host = HostPage(engine.url, bot.pk)
+        try:
+            page = await browser.new_page()
+            await page.goto(host.url)
+            await page.click("#cbp-widget .launcher")
+            await page.wait_for_selector("#cbp-widget .error")
+            assert "not available" in await page.locator("#cbp-widget .error").inner_text()
+            assert await page.locator("#cbp-widget .suggestion").count() == 0
+        finally:
+            host.close()
