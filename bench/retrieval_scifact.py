@@ -1,0 +1,216 @@
+"""SciFact retrieval quality through the real engine: nDCG@10 for hybrid, dense-only and keyword-only.
+
+    .venv/bin/python bench/retrieval_scifact.py [--data ../shared/data/scifact] [--max-docs N]
+    .venv/bin/python bench/retrieval_scifact.py --url http://127.0.0.1:8000 --secret whsec_...  # running engine
+
+Without --url it starts `python -m app` on 127.0.0.1 with an embedded database in a temporary state
+directory. It creates a chatbot with a secret key through the signed internal API, ingests every
+SciFact document (title + abstract, as a .txt source) through signed source PUTs, waits until all are
+`ready`, then asks all test queries through `POST /v1/search` with `mode` = hybrid, dense and keyword.
+Chunks map back to their document; a document's rank is that of its best chunk. Loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "fastapi_service"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from app.config import DEV_WEBHOOK_SECRET  # noqa: E402
+from app.keys.format import generate_key, key_hash  # noqa: E402
+from app.webhooks.signing import sign_headers  # noqa: E402
+
+MODES = ("hybrid", "dense", "keyword")
+
+
+def load_scifact(data: Path, max_docs: int | None) -> tuple[list[dict], dict[str, str], dict[str, dict[str, int]]]:
+    qrels: dict[str, dict[str, int]] = {}
+    for line in (data / "qrels" / "test.tsv").read_text().splitlines()[1:]:
+        qid, doc, score = line.split("\t")
+        qrels.setdefault(qid, {})[doc] = int(score)
+    corpus = [json.loads(line) for line in (data / "corpus.jsonl").read_text().splitlines() if line.strip()]
+    if max_docs:
+        relevant = {d for rel in qrels.values() for d in rel}
+        keep = [d for d in corpus if d["_id"] in relevant]
+        keep += [d for d in corpus if d["_id"] not in relevant][: max(0, max_docs - len(keep))]
+        corpus = keep
+    queries = {}
+    for line in (data / "queries.jsonl").read_text().splitlines():
+        if line.strip():
+            q = json.loads(line)
+            if q["_id"] in qrels:
+                queries[q["_id"]] = q["text"]
+    return corpus, queries, qrels
+
+
+def ndcg_at_10(ranked: list[str], relevant: dict[str, int]) -> float:
+    dcg = sum((2 ** relevant.get(d, 0) - 1) / math.log2(i + 2) for i, d in enumerate(ranked[:10]))
+    ideal = sorted(relevant.values(), reverse=True)[:10]
+    idcg = sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+async def signed(
+    client: httpx.AsyncClient, secret: str, method: str, path: str, payload: dict | None
+) -> httpx.Response:
+    body = b"" if payload is None else json.dumps(payload).encode()
+    headers = {"content-type": "application/json", **sign_headers(secret, body)}
+    return await client.request(method, path, content=body, headers=headers)
+
+
+async def ingest(client: httpx.AsyncClient, secret: str, bot: uuid.UUID, corpus: list[dict], timeout: float) -> dict:
+    sources: dict[str, str] = {}  # source uuid -> doc id
+    sem = asyncio.Semaphore(8)
+
+    async def put(doc: dict) -> None:
+        source = str(uuid.uuid5(uuid.NAMESPACE_URL, f"scifact:{doc['_id']}"))
+        sources[source] = doc["_id"]
+        data = f"{doc.get('title', '').strip()}\n\n{doc['text'].strip()}\n".encode()
+        payload = {
+            "version": 1,
+            "kind": "document",
+            "name": doc["_id"],
+            "document": {
+                "filename": f"{doc['_id']}.txt",
+                "mimetype": "text/plain",
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "content_base64": base64.b64encode(data).decode(),
+            },
+        }
+        async with sem:
+            r = await signed(client, secret, "PUT", f"/internal/v1/chatbots/{bot}/sources/{source}", payload)
+        if r.status_code not in (200, 202):
+            raise RuntimeError(f"PUT source failed: {r.status_code} {r.text}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(put(d) for d in corpus))
+    print(f"queued {len(corpus)} documents in {time.perf_counter() - started:.0f} s", flush=True)
+    last = -1
+    while True:
+        listed = (await signed(client, secret, "GET", f"/internal/v1/chatbots/{bot}/sources", None)).json()
+        done = [s for s in listed if s["state"] in ("ready", "failed")]
+        if len(done) != last and len(done) % 250 < 50:
+            print(f"  {len(done)}/{len(corpus)} sources done after {time.perf_counter() - started:.0f} s", flush=True)
+        last = len(done)
+        if len(done) == len(corpus):
+            break
+        if time.perf_counter() - started > timeout:
+            raise TimeoutError(f"only {len(done)}/{len(corpus)} sources done after {timeout}s")
+        await asyncio.sleep(2)
+    failed = [s for s in listed if s["state"] == "failed"]
+    chunks = sum(s["chunks"] for s in listed)
+    print(
+        f"ingested {len(corpus)} documents ({chunks} chunks, {len(failed)} failed) in "
+        f"{time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
+    return sources
+
+
+async def evaluate(client: httpx.AsyncClient, key: str, sources: dict, queries: dict, qrels: dict) -> dict[str, float]:
+    headers = {"Authorization": f"Bearer {key}"}
+    scores: dict[str, list[float]] = {m: [] for m in MODES}
+    for qid, text in queries.items():
+        for mode in MODES:
+            r = await client.post("/v1/search", json={"query": text, "top_k": 40, "mode": mode}, headers=headers)
+            r.raise_for_status()
+            ranked: list[str] = []
+            for hit in r.json()["results"]:
+                doc = sources.get(str(hit["source"]))
+                if doc is not None and doc not in ranked:
+                    ranked.append(doc)
+            scores[mode].append(ndcg_at_10(ranked, qrels[qid]))
+    return {m: 100 * sum(v) / len(v) for m, v in scores.items()}
+
+
+def start_engine(port: int, state_dir: str, secret: str, database_url: str | None) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "STATE_DIR": state_dir,
+        "WEBHOOK_SECRET": secret,
+        "LLM_BACKEND": "none",
+        "LOG_LEVEL": "WARNING",
+        "ODOO_URL": "",
+    }
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    log = open(Path(state_dir) / "engine.log", "ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "app"], cwd=REPO / "fastapi_service", env=env, stdout=log, stderr=log
+    )
+
+
+async def run(args: argparse.Namespace) -> None:
+    data = Path(args.data or os.environ.get("SCIFACT_DIR") or REPO.parent / "shared" / "data" / "scifact")
+    corpus, queries, qrels = load_scifact(data, args.max_docs)
+    print(f"SciFact: {len(corpus)} documents, {len(queries)} test queries", flush=True)
+    proc = None
+    url = args.url
+    state = tempfile.TemporaryDirectory(prefix="bench-scifact-")
+    if not url:
+        proc = start_engine(args.port, state.name, args.secret, args.database_url)
+        url = f"http://127.0.0.1:{args.port}"
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+            for _ in range(600):
+                try:
+                    if (await client.get("/readyz")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(1)
+            bot = uuid.uuid4()
+            key = generate_key("secret")
+            chatbot = {
+                "version": 1,
+                "tenant": "bench",
+                "name": "SciFact",
+                "api_keys": [{"id": str(uuid.uuid4()), "kind": "secret", "prefix": key[:11], "sha256": key_hash(key)}],
+                "rate_limits": {"key_per_minute": 100000, "ip_per_minute": 100000},
+            }
+            r = await signed(client, args.secret, "PUT", f"/internal/v1/chatbots/{bot}", chatbot)
+            r.raise_for_status()
+            sources = await ingest(client, args.secret, bot, corpus, args.timeout)
+            started = time.perf_counter()
+            results = await evaluate(client, key, sources, queries, qrels)
+            print(f"evaluated {len(queries)} queries x {len(MODES)} modes in {time.perf_counter() - started:.0f} s")
+            print("nDCG@10  " + "  ".join(f"{m}: {v:.1f}" for m, v in results.items()))
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(60)
+        state.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", help="SciFact directory (corpus.jsonl, queries.jsonl, qrels/test.tsv)")
+    parser.add_argument("--max-docs", type=int, help="subset: every relevant document plus others up to N")
+    parser.add_argument("--url", help="target a running engine instead of starting one")
+    parser.add_argument("--secret", default=os.environ.get("WEBHOOK_SECRET", DEV_WEBHOOK_SECRET))
+    parser.add_argument("--database-url", help="database for the started engine (default: embedded, temporary)")
+    parser.add_argument("--port", type=int, default=8021)
+    parser.add_argument("--timeout", type=float, default=5400)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
