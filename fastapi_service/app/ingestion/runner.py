@@ -51,6 +51,12 @@ class IngestionWorker:
         return await run_job(self.context, source_id, version, refresh, last_try)
 
     async def start(self) -> None:
+        # The model's first forward pass is several times slower than the next ones (lazy kernel
+        # and allocator set-up); pay it here rather than in the first tenant's job.
+        try:
+            await self.context.embedder.embed(["warm-up"], purpose="warmup")
+        except Exception:  # the model's own load error is reported by /readyz; jobs will fail with it
+            logger.warning("embedding warm-up failed", exc_info=True)
         await self.job_app.open_async()
         s = self.settings
         self._worker_task = asyncio.create_task(

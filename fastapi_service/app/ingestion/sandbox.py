@@ -11,7 +11,6 @@ documents' bytes back to back; stdout returns JSON `[{ok, error?, kind, title, b
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import math
@@ -19,9 +18,12 @@ import os
 import signal
 import sys
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.ingestion.extractors import Block, Extracted, ExtractionError, Limits
+
+if TYPE_CHECKING:
+    import asyncio
 
 MB = 1024 * 1024
 # Only what a Python interpreter needs: the parser gets none of the engine's secrets.
@@ -51,6 +53,10 @@ class Outcome:
 
 
 async def extract_in_sandbox(documents: list[DocumentIn], limits: SandboxLimits) -> list[Outcome]:
+    # asyncio is imported here, not at the top: the child runs this module as its main and never
+    # needs it (importing asyncio is ~40% of the child's start-up, paid per document).
+    import asyncio
+
     if not documents:
         return []
     spec = {
@@ -90,6 +96,8 @@ async def extract_in_sandbox(documents: list[DocumentIn], limits: SandboxLimits)
 
 
 async def _kill(proc: asyncio.subprocess.Process) -> None:
+    import asyncio
+
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):

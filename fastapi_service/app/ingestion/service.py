@@ -77,15 +77,21 @@ async def run_job(ctx: IngestionContext, source_id: UUID, version: int, refresh:
         return claimed
     kind = claimed["kind"]
     refresh_hours = (claimed["spec"] or {}).get("refresh_hours") if kind == "link" else None
+    stages: dict[str, float] = {}  # seconds per stage, logged with the outcome
     try:
+        mark = time.monotonic()
         pages = await extract_pages(ctx, claimed)
+        stages["extract"], mark = time.monotonic() - mark, time.monotonic()
         chunks = await asyncio.to_thread(
             chunk_pages, pages, ctx.embedder.tokenizer, ctx.settings.chunk_tokens, ctx.settings.chunk_overlap_tokens
         )
+        stages["chunk"], mark = time.monotonic() - mark, time.monotonic()
         if not chunks:
             raise PermanentFailure("no text could be extracted")
         vectors = await embed(ctx.embedder, [c.text for c in chunks])
+        stages["embed"], mark = time.monotonic() - mark, time.monotonic()
         outcome = await commit(ctx, claimed, chunks, vectors, refresh_hours)
+        stages["commit"] = time.monotonic() - mark
     except PermanentFailure as exc:
         outcome = await fail(ctx, claimed, str(exc), refresh_hours)
     except Exception as exc:
@@ -95,7 +101,15 @@ async def run_job(ctx: IngestionContext, source_id: UUID, version: int, refresh:
         outcome = await fail(ctx, claimed, f"gave up after retries: {exc}", refresh_hours)
     INGESTION_JOBS.labels(outcome).inc()
     INGESTION_JOB_SECONDS.labels(kind).observe(time.monotonic() - started)
-    logger.info("ingestion job finished", extra={"source": str(source_id), "version": version, "outcome": outcome})
+    logger.info(
+        "ingestion job finished",
+        extra={
+            "source": str(source_id),
+            "version": version,
+            "outcome": outcome,
+            "seconds": {k: round(v, 3) for k, v in stages.items()},
+        },
+    )
     return outcome
 
 
