@@ -178,6 +178,7 @@ async def run(args: argparse.Namespace) -> None:
         "LOG_LEVEL": "WARNING",
         "WORKERS_IN_PROCESS": "false",
         "DB_POOL_MAX": "20",
+        "RETRIEVAL_EXACT_MAX_CHUNKS": str(args.exact_max_chunks),
     }
     log = open(Path(state.name) / "engine.log", "ab")
     proc = subprocess.Popen(
@@ -241,6 +242,9 @@ def main() -> None:
     parser.add_argument("--distinct-queries", type=int, default=400)
     parser.add_argument("--secret", default=os.environ.get("WEBHOOK_SECRET", DEV_WEBHOOK_SECRET))
     parser.add_argument("--port", type=int, default=8031)
+    parser.add_argument(
+        "--exact-max-chunks", type=int, default=10_000, help="engine's RETRIEVAL_EXACT_MAX_CHUNKS (0 = always HNSW)"
+    )
     asyncio.run(run(parser.parse_args()))
 
 
