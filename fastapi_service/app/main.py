@@ -37,6 +37,10 @@ logger = logging.getLogger(__name__)
 # (ingestion workers, schedulers...). Each receives the shared Resources.
 Hook = Callable[[Resources], Awaitable[None]]
 READY_HOOKS: list[Hook] = []
+# Bounds on a graceful stop: a hook or a busy connection must not keep the process alive forever
+# (ingestion jobs cut short are re-queued by the job queue).
+SHUTDOWN_HOOK_SECONDS = 45.0
+POOL_CLOSE_SECONDS = 10.0
 SHUTDOWN_HOOKS: list[Hook] = []
 READY_HOOKS.append(start_answering)
 SHUTDOWN_HOOKS.append(stop_answering)
@@ -105,12 +109,19 @@ def create_app(settings: Settings | None = None, embedder: EmbeddingService | No
         finally:
             starter.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await starter
+                await asyncio.wait_for(starter, SHUTDOWN_HOOK_SECONDS)
             for hook in reversed(SHUTDOWN_HOOKS):
-                with contextlib.suppress(Exception):
-                    await hook(resources)
+                try:
+                    async with asyncio.timeout(SHUTDOWN_HOOK_SECONDS):
+                        await hook(resources)
+                except Exception:  # TimeoutError included: shutdown must always finish
+                    logger.exception("shutdown hook failed", extra={"hook": hook.__qualname__})
             if resources.pool is not None:
-                await resources.pool.close()
+                try:
+                    await asyncio.wait_for(resources.pool.close(), POOL_CLOSE_SECONDS)
+                except TimeoutError:
+                    logger.warning("database connections still busy at shutdown; terminating them")
+                    resources.pool.terminate()
             if owns_embedder:
                 embedder.close()
             if resources.embedded_db is not None:
