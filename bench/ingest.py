@@ -116,7 +116,7 @@ async def probe_health(client: httpx.AsyncClient, stop: asyncio.Event, latencies
 
 
 async def ingest(
-    url: str, secret: str, docs: list[tuple[bytes, str]], timeout: float
+    url: str, secret: str, docs: list[tuple[bytes, str]], timeout: float, metrics_url: str | None = None
 ) -> tuple[int, float, list[float]]:
     bot = uuid.uuid4()
     async with httpx.AsyncClient(base_url=url, timeout=60) as client, httpx.AsyncClient(base_url=url) as health:
@@ -147,7 +147,7 @@ async def ingest(
         elapsed = time.perf_counter() - started
         stop.set()
         await prober
-        metrics = (await client.get("/metrics")).text
+        metrics = (await client.get(metrics_url or "/metrics")).text
     failed = [s for s in listed if s["state"] != "ready"]
     if failed:
         raise RuntimeError(f"failed sources: {failed}")
@@ -256,6 +256,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8012)
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--log-level", default="WARNING", help="the started engine's LOG_LEVEL (INFO logs stage times)")
+    parser.add_argument(
+        "--separate-worker",
+        action="store_true",
+        help="run ingestion in a `python -m app.worker` process beside the API (the Compose topology)"
+        " instead of in the API process (local mode's default)",
+    )
     args = parser.parse_args()
 
     from app.embedding.service import EmbeddingService
@@ -288,6 +294,8 @@ def main() -> None:
         }
         if args.database_url:
             env["DATABASE_URL"] = args.database_url
+        if args.separate_worker:
+            env["WORKERS_IN_PROCESS"] = "false"
         proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=REPO / "fastapi_service", env=env)
         url = f"http://127.0.0.1:{args.port}"
         deadline = time.time() + 300
@@ -300,14 +308,24 @@ def main() -> None:
             if proc.poll() is not None or time.time() > deadline:
                 raise SystemExit("the engine did not become ready")
             time.sleep(0.5)
+    worker = None
+    metrics_url = None
+    if args.separate_worker:
+        # The worker joins the API's (embedded) database through the same STATE_DIR and serves
+        # its ingestion metrics on its own port.
+        env["WORKER_METRICS_PORT"] = str(args.port + 1)
+        metrics_url = f"http://127.0.0.1:{args.port + 1}/metrics"
+        worker = subprocess.Popen([sys.executable, "-m", "app.worker"], cwd=REPO / "fastapi_service", env=env)
+        time.sleep(20)  # model load + warm-up encode, so the worker is ready before timing starts
     try:
         meter = ForeignCpu(state.name)
-        chunks, elapsed, latencies = asyncio.run(ingest(url, args.secret, docs, args.timeout))
+        chunks, elapsed, latencies = asyncio.run(ingest(url, args.secret, docs, args.timeout, metrics_url))
         foreign_ingest, client_ingest = meter.cores(), meter.client_cores()
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(60)
+        for child in (worker, proc):
+            if child is not None:
+                child.terminate()
+                child.wait(60)
         state.cleanup()
 
     # Bare encode on the same chunks, with the engine stopped: timed once before the ingest (above)

@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     # Ingestion
     workers_in_process: bool = True
     worker_concurrency: int = Field(2, ge=1, le=64)
+    worker_metrics_port: int = Field(0, ge=0, le=65535)  # `python -m app.worker` serves /metrics here; 0 = off
     max_document_bytes: int = Field(25 * 1024 * 1024, ge=1)
     max_pdf_pages: int = Field(500, ge=1)
     max_extracted_chars: int = Field(5_000_000, ge=1)

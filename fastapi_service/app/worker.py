@@ -12,6 +12,7 @@ import logging
 import signal
 
 import asyncpg
+from prometheus_client import start_http_server
 
 from app.config import get_settings
 from app.db.embedded import EmbeddedPostgres
@@ -46,6 +47,9 @@ async def run() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await worker.start()
+    if settings.worker_metrics_port:
+        # The API serves /metrics itself; a worker process has no HTTP server of its own.
+        start_http_server(settings.worker_metrics_port, addr=settings.host)
     logger.info("worker process ready")
     try:
         await stop.wait()
