@@ -34,8 +34,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "fastapi_service"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from _common import signed  # noqa: E402
+
 from app.config import DEV_WEBHOOK_SECRET  # noqa: E402
-from app.webhooks.signing import sign_headers  # noqa: E402
 
 WORDS = (
     "invoice shipping refund warranty battery charger keyboard monitor cable adapter account password "
@@ -94,16 +95,6 @@ def put_payload(data: bytes, filename: str) -> dict:
             "content_base64": base64.b64encode(data).decode(),
         },
     }
-
-
-async def signed(
-    client: httpx.AsyncClient, secret: str, method: str, path: str, payload: dict | None
-) -> httpx.Response:
-    import json
-
-    body = b"" if payload is None else json.dumps(payload).encode()
-    headers = {"content-type": "application/json", **sign_headers(secret, body)}
-    return await client.request(method, path, content=body, headers=headers)
 
 
 async def probe_health(client: httpx.AsyncClient, stop: asyncio.Event, latencies: list[float]) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import subprocess
@@ -34,9 +33,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "fastapi_service"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from _common import signed, wait_ready  # noqa: E402
+
 from app.config import DEV_WEBHOOK_SECRET  # noqa: E402
 from app.keys.format import generate_key, key_hash  # noqa: E402
-from app.webhooks.signing import sign_headers  # noqa: E402
 
 SYLLABLES = "ka lo mi ne ru sa ti vo ze pa qui dor len mar tis bel cor fan gil hum".split()
 
@@ -48,13 +48,6 @@ def vocabulary(rng: random.Random, n: int) -> list[str]:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-async def signed(client: httpx.AsyncClient, secret: str, method: str, path: str, payload: dict) -> httpx.Response:
-    body = json.dumps(payload).encode()
-    return await client.request(
-        method, path, content=body, headers={"content-type": "application/json", **sign_headers(secret, body)}
-    )
 
 
 async def load_chunks(dsn: str, bots: list[uuid.UUID], total: int, seed: int) -> list[tuple[uuid.UUID, str]]:
@@ -187,13 +180,7 @@ async def run(args: argparse.Namespace) -> None:
     url = f"http://127.0.0.1:{args.port}"
     try:
         async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-            for _ in range(600):
-                try:
-                    if (await client.get("/readyz")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(1)
+            await wait_ready(client)
             keys: dict[uuid.UUID, str] = {}
             for n in range(args.chatbots):
                 bot, key = uuid.uuid4(), generate_key("secret")
@@ -218,7 +205,10 @@ async def run(args: argparse.Namespace) -> None:
             f"hybrid /v1/search, {args.clients} clients: p50 {percentile(latencies, 0.5):.1f} ms, "
             f"p95 {percentile(latencies, 0.95):.1f} ms, p99 {percentile(latencies, 0.99):.1f} ms"
         )
-        cold = [(bot, q + f" {rng.choice(SYLLABLES)}{i}") for i, (bot, q) in enumerate(rng.sample(queries, 300))]
+        cold = [
+            (bot, q + f" {rng.choice(SYLLABLES)}{i}")
+            for i, (bot, q) in enumerate(rng.sample(queries, min(300, len(queries))))
+        ]
         cold_latencies = await load_test(url, keys, cold, args.clients, len(cold))
         print(
             f"unseen queries (model runs per request), {args.clients} clients: p50 {percentile(cold_latencies, 0.5):.1f} ms, "

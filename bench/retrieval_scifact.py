@@ -37,9 +37,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "fastapi_service"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from _common import signed, wait_ready  # noqa: E402
+
 from app.config import DEV_WEBHOOK_SECRET  # noqa: E402
 from app.keys.format import generate_key, key_hash  # noqa: E402
-from app.webhooks.signing import sign_headers  # noqa: E402
 
 MODES = ("hybrid", "dense", "keyword")
 
@@ -69,14 +70,6 @@ def ndcg_at_10(ranked: list[str], relevant: dict[str, int]) -> float:
     ideal = sorted(relevant.values(), reverse=True)[:10]
     idcg = sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(ideal))
     return dcg / idcg if idcg else 0.0
-
-
-async def signed(
-    client: httpx.AsyncClient, secret: str, method: str, path: str, payload: dict | None
-) -> httpx.Response:
-    body = b"" if payload is None else json.dumps(payload).encode()
-    headers = {"content-type": "application/json", **sign_headers(secret, body)}
-    return await client.request(method, path, content=body, headers=headers)
 
 
 async def ingest(client: httpx.AsyncClient, secret: str, bot: uuid.UUID, corpus: list[dict], timeout: float) -> dict:
@@ -225,13 +218,7 @@ async def run(args: argparse.Namespace) -> None:
         url = f"http://127.0.0.1:{args.port}"
     try:
         async with httpx.AsyncClient(base_url=url, timeout=120) as client:
-            for _ in range(600):
-                try:
-                    if (await client.get("/readyz")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(1)
+            await wait_ready(client)
             bot = uuid.uuid4()
             key = generate_key("secret")
             chatbot = {
