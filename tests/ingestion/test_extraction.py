@@ -181,9 +181,14 @@ LIMITS = Limits(max_bytes=50 * MB, max_pages=3, max_chars=10_000, max_unzipped_b
 
 
 async def test_the_sandbox_kills_a_parser_that_runs_past_its_wall_time():
-    limits = SandboxLimits(LIMITS, timeout_seconds=0.05, memory_mb=512)
-    [outcome] = await extract_in_sandbox([DocumentIn(prose(2000).encode(), "a.txt")], limits)
+    # 120 pages of text take pypdf ~0.4 s here: a genuinely slow parse, 8x the budget.
+    slow = files.pdf([prose(300, seed=i) for i in range(120)])
+    roomy = Limits(max_bytes=50 * MB, max_pages=1000, max_chars=10_000_000, max_unzipped_bytes=100 * MB)
+    limits = SandboxLimits(roomy, timeout_seconds=0.05, memory_mb=512)
+    [outcome] = await extract_in_sandbox([DocumentIn(slow, "slow.pdf")], limits)
     assert outcome.extracted is None and "longer than 0.05 s" in outcome.error
+    [same] = await extract_in_sandbox([DocumentIn(slow, "slow.pdf")], SandboxLimits(roomy, 60, 512))
+    assert same.extracted is not None and len({b.page for b in same.extracted.blocks}) == 120
 
 
 async def test_the_sandbox_caps_memory():

@@ -22,7 +22,7 @@ import procrastinate
 
 from app.config import Settings
 from app.embedding.service import EmbeddingService
-from app.ingestion import callbacks, queue, repository
+from app.ingestion import callbacks, queue, repository, sandbox
 from app.ingestion.service import IngestionContext, run_job
 from app.links.fetcher import SafeFetcher
 from app.observability.metrics import INGESTION_QUEUE_DEPTH
@@ -88,6 +88,7 @@ class IngestionWorker:
             await self.job_app.close_async()
         await self.callback_client.aclose()
         await self.context.fetcher.aclose()
+        await sandbox.close_sandboxes()
         logger.info("ingestion worker stopped")
 
     async def wait(self) -> None:
