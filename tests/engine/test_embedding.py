@@ -1,3 +1,5 @@
+import asyncio
+
 import numpy as np
 
 from app.embedding.service import EmbeddingService, resolve_model_path
@@ -22,3 +24,41 @@ async def test_empty_batch_and_single_text(embedder: EmbeddingService):
     one = await embedder.embed_one("hello")
     assert one.shape == (384,)
     assert np.allclose(one, (await embedder.embed(["hello"]))[0], atol=1e-5)
+
+
+QUESTIONS = [
+    "How do I reset my password?",
+    "What is the refund policy for damaged goods shipped abroad?",
+    "opening hours",
+    "Can I pay by invoice?",
+    "How long does delivery to Norway take, and is there a tracking number?",
+    "Is the warranty transferable when I sell the product?",
+    "E-4711",
+    "Where can I download the user manual for the rocket skates?",
+]
+
+
+async def test_concurrent_queries_are_encoded_together_with_the_same_vectors(embedder: EmbeddingService):
+    singles = np.stack([embedder.encode([q])[0] for q in QUESTIONS])
+    passages = [f"Passage {i}: the battery of model {i} lasts {i % 9 + 2} hours on a full charge." for i in range(48)]
+    batches_before = embedder.query_batches
+    # An ingestion batch holds the model thread while the questions arrive, so they all queue.
+    ingest = asyncio.ensure_future(embedder.embed(passages, purpose="ingest"))
+    await asyncio.sleep(0)
+    queries = await asyncio.gather(*(embedder.embed_one(q) for q in QUESTIONS + QUESTIONS[:3]))
+    assert embedder.query_batches - batches_before == 1
+    assert np.allclose(np.stack(queries[: len(QUESTIONS)]), singles, atol=1e-5)
+    assert np.array_equal(np.stack(queries[len(QUESTIONS) :]), np.stack(queries[:3]))  # duplicates: one encode
+    assert np.allclose(await ingest, embedder.encode(passages, purpose="ingest"), atol=1e-5)
+
+
+async def test_a_cancelled_query_does_not_stall_the_others(embedder: EmbeddingService):
+    ingest = asyncio.ensure_future(embedder.embed(["warm"] * 64, purpose="ingest"))
+    await asyncio.sleep(0)
+    cancelled = asyncio.ensure_future(embedder.embed_one("this caller goes away"))
+    kept = asyncio.ensure_future(embedder.embed_one("this caller waits"))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    vector = await asyncio.wait_for(kept, 30)
+    assert np.allclose(vector, embedder.encode(["this caller waits"])[0], atol=1e-5)
+    await ingest

