@@ -1,7 +1,16 @@
-"""All retrieval SQL. Every statement is filtered by the caller's chatbot id."""
+"""All retrieval SQL. Every statement, and every subquery in it, is filtered by the chatbot id.
+
+A search is one statement (`ranked_chunks`): dense and BM25 candidates, their fusion, and the
+content of the top_k winners only, so a search costs one round trip and the text of chunks that
+lose never leaves the database. Large chatbots first run the HNSW query (`dense_approximate`) on
+the same connection and pass its ids in.
+"""
 
 from __future__ import annotations
 
+import re
+from functools import cache
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -10,60 +19,152 @@ import numpy as np
 # Okapi BM25 with Lucene's non-negative idf: ln(1 + (N - df + 0.5) / (df + 0.5)).
 # Document frequencies are counted from the chatbot's own postings, so scores depend only on the
 # chatbot's corpus (tenants never influence each other's ranking).
-KEYWORD_SQL = """
-WITH q AS (
-    SELECT DISTINCT u.lexeme AS term FROM unnest(to_tsvector('english', $2)) AS u
+KEYWORD_CTES = """
+q AS (
+    SELECT DISTINCT u.lexeme AS term FROM unnest(to_tsvector('english', :query)) AS u
 ),
 stats AS (
     SELECT count(*)::float8 AS n, coalesce(avg(doc_len), 1)::float8 AS avgdl
-    FROM bm25_docs WHERE chatbot_id = $1
+    FROM bm25_docs WHERE chatbot_id = :chatbot
 ),
 df AS (
     SELECT p.term, count(*)::float8 AS df
     FROM bm25_postings p JOIN q ON p.term = q.term
-    WHERE p.chatbot_id = $1
+    WHERE p.chatbot_id = :chatbot
     GROUP BY p.term
 ),
 weights AS (
     SELECT df.term, ln(1 + (stats.n - df.df + 0.5) / (df.df + 0.5)) AS idf, stats.avgdl
     FROM df CROSS JOIN stats
+),
+keyword AS (
+    SELECT p.chunk_id,
+           sum(w.idf * p.tf * (:k1::float8 + 1)
+               / (p.tf + :k1::float8 * (1 - :b::float8 + :b::float8 * p.doc_len / w.avgdl))) AS score
+    FROM bm25_postings p JOIN weights w ON p.term = w.term
+    WHERE p.chatbot_id = :chatbot
+    GROUP BY p.chunk_id
+    ORDER BY score DESC, p.chunk_id
+    LIMIT :keyword_limit
+)"""
+
+# `+ 0` makes the sort key an expression the HNSW index cannot serve: an exact scan of the
+# chatbot's rows (via the chatbot_id index), never a post-filtered approximate one.
+DENSE_EXACT_CTE = """
+dense AS (
+    SELECT id FROM chunks
+    WHERE chatbot_id = :chatbot ORDER BY (embedding <=> :vector) + 0, id LIMIT :dense_limit
+)"""
+DENSE_GIVEN_CTE = """
+dense AS (
+    SELECT id FROM chunks WHERE chatbot_id = :chatbot AND id = ANY(:dense_ids::bigint[])
+)"""
+
+# Fusion of the candidates' scores; the same arithmetic, in the same order, as the Python it
+# replaced, so rankings did not move. Convex: min-max-normalised cosine and max-normalised BM25
+# (Bruch et al., 2022). RRF: reciprocal ranks, k = 60, ties broken by chunk id.
+SCORES = {
+    "dense": "cosine",
+    "keyword": "keyword",
+    "convex": """
+        :dense_weight::float8 * (cosine - min(cosine) OVER ())
+            / coalesce(nullif(max(cosine) OVER () - min(cosine) OVER (), 0), 1)
+        + (1 - :dense_weight::float8) * coalesce(keyword, 0)
+            / coalesce(nullif(max(keyword) OVER (), 0), 1)""",
+    "rrf": """
+        1::float8 / (60 + row_number() OVER (ORDER BY cosine DESC, id))
+        + CASE WHEN keyword IS NULL THEN 0
+               ELSE 1::float8 / (60 + row_number() OVER (PARTITION BY keyword IS NULL ORDER BY keyword DESC, id))
+          END""",
+}
+
+RANKED_SQL = """
+WITH {ctes},
+candidates AS (
+    SELECT c.id, 1 - (c.embedding <=> :vector) AS cosine, {keyword_score} AS keyword
+    FROM chunks c {keyword_join}
+    WHERE c.chatbot_id = :chatbot AND c.id IN ({candidate_ids})
+),
+top AS (
+    SELECT id, cosine, keyword, {score} AS score FROM candidates
+    ORDER BY score DESC, id
+    LIMIT :top_k
 )
-SELECT p.chunk_id,
-       sum(w.idf * p.tf * ($3::float8 + 1) / (p.tf + $3::float8 * (1 - $4::float8 + $4::float8 * p.doc_len / w.avgdl))) AS score
-FROM bm25_postings p JOIN weights w ON p.term = w.term
-WHERE p.chatbot_id = $1
-GROUP BY p.chunk_id
-ORDER BY score DESC, p.chunk_id
-LIMIT $5
+SELECT t.id, t.cosine, coalesce(t.keyword, 0) AS keyword, t.score,
+       c.source_id, c.content, c.metadata,
+       s.name AS source_name, s.kind AS source_kind, s.spec ->> 'url' AS source_url
+FROM top t
+JOIN chunks c ON c.id = t.id AND c.chatbot_id = :chatbot
+LEFT JOIN sources s ON s.id = c.source_id AND s.chatbot_id = c.chatbot_id
+ORDER BY t.score DESC, t.id
 """
 
 
-async def keyword_candidates(
-    conn: asyncpg.Connection, chatbot_id: UUID, query: str, k1: float, b: float, limit: int
-) -> list[tuple[int, float]]:
-    rows = await conn.fetch(KEYWORD_SQL, chatbot_id, query, k1, b, limit)
-    return [(r["chunk_id"], float(r["score"])) for r in rows]
+def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
+    """`:name` placeholders to `$n`, and the parameter names in `$n` order."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match[1] not in names:
+            names.append(match[1])
+        return f"${names.index(match[1]) + 1}"
+
+    return re.sub(r"(?<![:\w]):([a-z_][a-z0-9_]*)", number, sql), tuple(names)
+
+
+@cache
+def ranked_sql(scoring: str, dense_ids_given: bool) -> tuple[str, tuple[str, ...]]:
+    """The search statement for one scoring ("dense", "keyword", "convex", "rrf")."""
+    dense = scoring != "keyword"
+    keyword = scoring != "dense"
+    ctes = [DENSE_GIVEN_CTE if dense_ids_given else DENSE_EXACT_CTE] if dense else []
+    ctes += [KEYWORD_CTES] if keyword else []
+    ids = ["SELECT id FROM dense"] if dense else []
+    ids += ["SELECT chunk_id FROM keyword"] if keyword else []
+    sql = RANKED_SQL.format(
+        ctes=",".join(ctes),
+        keyword_score="k.score" if keyword else "NULL::float8",
+        keyword_join="LEFT JOIN keyword k ON k.chunk_id = c.id" if keyword else "",
+        candidate_ids=" UNION ".join(ids),
+        score=SCORES[scoring],
+    )
+    return _numbered(sql)
+
+
+async def ranked_chunks(
+    conn: asyncpg.Connection,
+    chatbot_id: UUID,
+    *,
+    scoring: str,
+    query: str,
+    vector: np.ndarray,
+    top_k: int,
+    depth: int,
+    k1: float,
+    b: float,
+    dense_weight: float,
+    dense_ids: list[int] | None = None,
+) -> list[asyncpg.Record]:
+    """The top_k chunks by `scoring`, best first: id, cosine, keyword (BM25, 0 if none), score,
+    content, metadata and source. Dense candidates are `dense_ids` if given, else an exact scan."""
+    sql, names = ranked_sql(scoring, dense_ids is not None)
+    values: dict[str, Any] = {
+        "chatbot": chatbot_id,
+        "query": query,
+        "vector": vector,
+        "top_k": top_k,
+        "dense_limit": depth,
+        "keyword_limit": depth,
+        "k1": k1,
+        "b": b,
+        "dense_weight": dense_weight,
+        "dense_ids": dense_ids,
+    }
+    return await conn.fetch(sql, *(values[name] for name in names))
 
 
 async def chunk_count(conn: asyncpg.Connection, chatbot_id: UUID) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM bm25_docs WHERE chatbot_id = $1", chatbot_id))
-
-
-async def dense_exact(
-    conn: asyncpg.Connection, chatbot_id: UUID, vector: np.ndarray, limit: int
-) -> list[tuple[int, float]]:
-    # `+ 0` makes the sort key an expression the HNSW index cannot serve: an exact scan of the
-    # chatbot's rows (via the chatbot_id index), never a post-filtered approximate one.
-    rows = await conn.fetch(
-        """
-        SELECT id, embedding <=> $2 AS distance FROM chunks
-        WHERE chatbot_id = $1 ORDER BY (embedding <=> $2) + 0, id LIMIT $3
-        """,
-        chatbot_id,
-        vector,
-        limit,
-    )
-    return [(r["id"], 1.0 - float(r["distance"])) for r in rows]
 
 
 async def dense_approximate(
@@ -86,23 +187,6 @@ async def dense_approximate(
     hits = [(r["id"], 1.0 - float(r["distance"])) for r in rows]
     hits.sort(key=lambda hit: -hit[1])  # relaxed_order may return rows slightly out of order
     return hits
-
-
-async def hydrate(
-    conn: asyncpg.Connection, chatbot_id: UUID, ids: list[int], vector: np.ndarray
-) -> list[asyncpg.Record]:
-    """Content, source and exact cosine similarity of the candidate chunks (of this chatbot only)."""
-    return await conn.fetch(
-        """
-        SELECT c.id, c.source_id, c.content, c.metadata, 1 - (c.embedding <=> $3) AS cosine,
-               s.name AS source_name, s.kind AS source_kind, s.spec ->> 'url' AS source_url
-        FROM chunks c LEFT JOIN sources s ON s.id = c.source_id AND s.chatbot_id = c.chatbot_id
-        WHERE c.chatbot_id = $1 AND c.id = ANY($2::bigint[])
-        """,
-        chatbot_id,
-        ids,
-        vector,
-    )
 
 
 async def pgvector_version(conn: asyncpg.Connection) -> tuple[int, ...]:

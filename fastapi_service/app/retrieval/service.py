@@ -4,12 +4,12 @@ Dense search is exact for chatbots up to `retrieval_exact_max_chunks` chunks (ch
 short); larger chatbots use HNSW, with pgvector >= 0.8's iterative scan when available, and fall
 back to the exact scan whenever the index returns fewer rows than exist — so a tenant filter never
 yields short results. Fusion is a convex combination of max-normalised BM25 and min-max-normalised
-cosine (Bruch et al., 2022), or reciprocal rank fusion.
+cosine (Bruch et al., 2022), or reciprocal rank fusion; it runs in the search statement itself
+(see repository.py), so one search is one pool acquire and, for most chatbots, one round trip.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -27,7 +27,6 @@ from app.retrieval import repository
 
 COUNT_CACHE_SECONDS = 10.0
 QUERY_CACHE_SIZE = 2048
-RRF_K = 60
 
 
 class Mode(StrEnum):
@@ -84,77 +83,51 @@ class Retriever:
         self._counts[chatbot_id] = (now + COUNT_CACHE_SECONDS, n)
         return n
 
-    async def dense(self, chatbot_id: UUID, vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
-        async with self.pool.acquire() as conn:
-            n = await self._count(conn, chatbot_id)
-            if n <= self.settings.retrieval_exact_max_chunks:
-                return await repository.dense_exact(conn, chatbot_id, vector, limit)
-            iterative = await self._iterative_scan(conn)
-            ef = max(self.settings.hnsw_ef_search, limit)
-            hits = await repository.dense_approximate(conn, chatbot_id, vector, limit, ef, iterative)
-            if len(hits) < min(limit, n):
-                # The index ran out before the filter was satisfied (no iterative scan, or a very
-                # small share of a large table): answer exactly rather than short.
-                hits = await repository.dense_exact(conn, chatbot_id, vector, limit)
-            return hits
-
-    async def keyword(self, chatbot_id: UUID, query: str, limit: int) -> list[tuple[int, float]]:
-        async with self.pool.acquire() as conn:
-            return await repository.keyword_candidates(
-                conn, chatbot_id, query, self.settings.bm25_k1, self.settings.bm25_b, limit
-            )
+    async def _approximate_ids(
+        self, conn: asyncpg.Connection, chatbot_id: UUID, vector: np.ndarray, limit: int, n: int
+    ) -> list[int] | None:
+        """HNSW candidates, or None when the index ran out before the filter was satisfied (no
+        iterative scan, or a very small share of a large table): then the search is exact rather
+        than short."""
+        iterative = await self._iterative_scan(conn)
+        ef = max(self.settings.hnsw_ef_search, limit)
+        hits = await repository.dense_approximate(conn, chatbot_id, vector, limit, ef, iterative)
+        if len(hits) < min(limit, n):
+            return None
+        return [chunk_id for chunk_id, _ in hits]
 
     async def search(self, chatbot_id: UUID, query: str, top_k: int, mode: Mode = Mode.HYBRID) -> list[Hit]:
         started = time.perf_counter()
-        depth = max(top_k, self.settings.retrieval_candidates)
         vector = await self.embed_query(query)
-        dense: list[tuple[int, float]] = []
-        keyword: list[tuple[int, float]] = []
-        if mode == Mode.DENSE:
-            dense = await self.dense(chatbot_id, vector, top_k)
-        elif mode == Mode.KEYWORD:
-            keyword = await self.keyword(chatbot_id, query, top_k)
+        if mode == Mode.HYBRID:
+            scoring, depth = self.settings.retrieval_fusion, max(top_k, self.settings.retrieval_candidates)
         else:
-            dense, keyword = await asyncio.gather(
-                self.dense(chatbot_id, vector, depth), self.keyword(chatbot_id, query, depth)
-            )
-        ids = list(dict.fromkeys([i for i, _ in dense] + [i for i, _ in keyword]))
-        if not ids:
-            RETRIEVAL_SECONDS.observe(time.perf_counter() - started)
-            return []
+            scoring, depth = mode.value, top_k
         async with self.pool.acquire() as conn:
-            rows = {r["id"]: r for r in await repository.hydrate(conn, chatbot_id, ids, vector)}
-        keyword_scores = dict(keyword)
-        if mode == Mode.DENSE:
-            scores = {i: float(rows[i]["cosine"]) for i in ids if i in rows}
-        elif mode == Mode.KEYWORD:
-            scores = {i: s for i, s in keyword if i in rows}
-        else:
-            cosines = {i: float(r["cosine"]) for i, r in rows.items()}
-            scores = self.fuse(cosines, keyword_scores)
-        ranked = sorted(scores, key=lambda i: (-scores[i], i))[:top_k]
-        hits = [self._hit(rows[i], scores[i], keyword_scores.get(i, 0.0)) for i in ranked]
+            dense_ids = None
+            if mode != Mode.KEYWORD:
+                n = await self._count(conn, chatbot_id)
+                if n > self.settings.retrieval_exact_max_chunks:
+                    dense_ids = await self._approximate_ids(conn, chatbot_id, vector, depth, n)
+            rows = await repository.ranked_chunks(
+                conn,
+                chatbot_id,
+                scoring=scoring,
+                query=query,
+                vector=vector,
+                top_k=top_k,
+                depth=depth,
+                k1=self.settings.bm25_k1,
+                b=self.settings.bm25_b,
+                dense_weight=self.settings.retrieval_dense_weight,
+                dense_ids=dense_ids,
+            )
+        hits = [self._hit(row) for row in rows]
         RETRIEVAL_SECONDS.observe(time.perf_counter() - started)
         return hits
 
-    def fuse(self, cosines: dict[int, float], keyword: dict[int, float]) -> dict[int, float]:
-        if self.settings.retrieval_fusion == "rrf":
-            dense_rank = {i: r for r, i in enumerate(sorted(cosines, key=lambda i: -cosines[i]), 1)}
-            kw_rank = {i: r for r, i in enumerate(sorted(keyword, key=lambda i: -keyword[i]), 1)}
-            return {
-                i: 1 / (RRF_K + dense_rank[i]) + (1 / (RRF_K + kw_rank[i]) if i in kw_rank else 0.0) for i in cosines
-            }
-        weight = self.settings.retrieval_dense_weight
-        low, high = min(cosines.values()), max(cosines.values())
-        spread = (high - low) or 1.0
-        top_keyword = max(keyword.values(), default=0.0) or 1.0
-        return {
-            i: weight * (cos - low) / spread + (1 - weight) * keyword.get(i, 0.0) / top_keyword
-            for i, cos in cosines.items()
-        }
-
     @staticmethod
-    def _hit(row: asyncpg.Record, score: float, keyword: float) -> Hit:
+    def _hit(row: asyncpg.Record) -> Hit:
         metadata = row["metadata"] or {}
         url = metadata.get("url") or row["source_url"]
         if url is not None and not str(url).startswith(("http://", "https://")):
@@ -167,9 +140,9 @@ class Retriever:
             metadata=metadata,
             name=name,
             url=url,
-            score=round(float(score), 6),
+            score=round(float(row["score"]), 6),
             cosine=float(row["cosine"]),
-            keyword=keyword,
+            keyword=float(row["keyword"]),
         )
 
 
