@@ -1,7 +1,7 @@
 """Search latency under load: 100k chunks over 200 chatbots, 32 concurrent clients on /v1/search.
 
     .venv/bin/python bench/query_latency.py [--chunks 100000] [--chatbots 200] [--clients 32]
-        [--requests 4000] [--distinct-queries 400] [--port 8031]
+        [--requests 4000] [--distinct-queries 400] [--port 8031] [--api-workers 1]
 
 Starts its own PostgreSQL + pgvector (pgserver) and `python -m app` on 127.0.0.1, creates the
 chatbots (each with a secret key) through the signed internal API, then bulk-loads the chunks
@@ -128,15 +128,16 @@ class KeepAliveClient:
             self._writer.close()
 
 
-async def load_test(url: str, keys: dict, queries: list, clients: int, requests: int) -> list[float]:
+async def load_test(urls: list[str], keys: dict, queries: list, clients: int, requests: int) -> list[float]:
+    """`clients` closed-loop clients; client n talks to API process n mod len(urls)."""
     latencies: list[float] = []
     errors = 0
     counter = iter(range(requests))
-    address = httpx.URL(url)
 
     async def worker(n: int) -> None:
         nonlocal errors
         rng = random.Random(n)
+        address = httpx.URL(urls[n % len(urls)])
         http = KeepAliveClient(address.host, address.port or 80)
         try:
             for _ in counter:
@@ -214,14 +215,31 @@ async def run(args: argparse.Namespace) -> None:
         "DB_POOL_MAX": "20",
         "RETRIEVAL_EXACT_MAX_CHUNKS": str(args.exact_max_chunks),
     }
+    if args.api_workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        # Each process's model thread would otherwise use every core: N processes x all cores
+        # oversubscribe the CPU when unseen questions are encoded (measured: p50 x4).
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // args.api_workers))
+    print(f"{args.api_workers} engine process(es), OMP_NUM_THREADS={env.get('OMP_NUM_THREADS', 'unset')}")
     log = open(Path(state.name) / "engine.log", "ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app"], cwd=REPO / "fastapi_service", env=env, stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{args.port}"
+    # --api-workers N: N engine processes (replicas behind a client-side balancer), ports port+i.
+    ports = [args.port + i for i in range(args.api_workers)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "app"],
+            cwd=REPO / "fastapi_service",
+            env={**env, "PORT": str(port)},
+            stdout=log,
+            stderr=log,
+        )
+        for port in ports
+    ]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    url = urls[0]
     try:
+        for each in urls:
+            async with httpx.AsyncClient(base_url=each, timeout=60) as client:
+                await wait_ready(client)
         async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-            await wait_ready(client)
             keys: dict[uuid.UUID, str] = {}
             for n in range(args.chatbots):
                 bot, key = uuid.uuid4(), generate_key("secret")
@@ -241,8 +259,8 @@ async def run(args: argparse.Namespace) -> None:
         pool = rng.sample(queries, min(args.distinct_queries, len(queries)))
         # Warm-up pass: every distinct query once, at full concurrency (model, caches, and the
         # database pool grown to what 32 clients use: opening connections is not steady state).
-        await load_test(url, keys, pool, args.clients, len(pool))
-        latencies = await load_test(url, keys, pool, args.clients, args.requests)
+        await load_test(urls, keys, pool, args.clients, len(pool))
+        latencies = await load_test(urls, keys, pool, args.clients, args.requests)
         print(
             f"hybrid /v1/search, {args.clients} clients: p50 {percentile(latencies, 0.5):.1f} ms, "
             f"p95 {percentile(latencies, 0.95):.1f} ms, p99 {percentile(latencies, 0.99):.1f} ms"
@@ -251,7 +269,7 @@ async def run(args: argparse.Namespace) -> None:
             (bot, q + f" {rng.choice(SYLLABLES)}{i}")
             for i, (bot, q) in enumerate(rng.sample(queries, min(300, len(queries))))
         ]
-        cold_latencies = await load_test(url, keys, cold, args.clients, len(cold))
+        cold_latencies = await load_test(urls, keys, cold, args.clients, len(cold))
         print(
             f"unseen queries (model runs per request), {args.clients} clients: p50 {percentile(cold_latencies, 0.5):.1f} ms, "
             f"p99 {percentile(cold_latencies, 0.99):.1f} ms"
@@ -259,8 +277,10 @@ async def run(args: argparse.Namespace) -> None:
         r = await recall(url, dsn, keys, pool, 200)
         print(f"recall@10 of dense /v1/search vs exact SQL: {r:.4f}")
     finally:
-        proc.terminate()
-        proc.wait(60)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(60)
         server.cleanup()
         state.cleanup()
 
@@ -274,6 +294,7 @@ def main() -> None:
     parser.add_argument("--distinct-queries", type=int, default=400)
     parser.add_argument("--secret", default=os.environ.get("WEBHOOK_SECRET", DEV_WEBHOOK_SECRET))
     parser.add_argument("--port", type=int, default=8031)
+    parser.add_argument("--api-workers", type=int, default=1, help="engine processes, on ports --port, --port + 1, ...")
     parser.add_argument(
         "--exact-max-chunks", type=int, default=10_000, help="engine's RETRIEVAL_EXACT_MAX_CHUNKS (0 = always HNSW)"
     )
