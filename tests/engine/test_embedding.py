@@ -1,4 +1,5 @@
 import asyncio
+import gc
 
 import numpy as np
 
@@ -62,3 +63,8 @@ async def test_a_cancelled_query_does_not_stall_the_others(embedder: EmbeddingSe
     vector = await asyncio.wait_for(kept, 30)
     assert np.allclose(vector, embedder.encode(["this caller waits"])[0], atol=1e-5)
     await ingest
+
+
+def test_the_loaded_model_is_out_of_the_garbage_collectors_way(embedder: EmbeddingService):
+    # Otherwise each full collection walks the model's objects with the event loop stopped.
+    assert embedder.loaded and gc.get_freeze_count() > 100_000
