@@ -1,7 +1,7 @@
 """Chat API rules (caps, validation, sessions, feedback) and the internal analytics for Odoo."""
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from tests.answering.helpers import HANDBOOK, create_bot, insert_chunks, signed_get
 from tests.answering.helpers import answering_settings as make_settings
@@ -77,6 +77,7 @@ async def test_analytics_and_conversations_for_odoo(client, bot, db):
     other = await create_bot(client)
     await client.post("/v1/chat", json={"message": "Other bot question"}, headers=other.pk_headers())
 
+    await client.app.state.resources.extras["key_resolver"].flush()  # key usage is written every 15 s
     today = datetime.now(UTC).date().isoformat()
     r = await signed_get(client, f"/internal/v1/chatbots/{bot.id}/analytics?since={today}")
     assert r.status_code == 200, r.text
@@ -86,6 +87,13 @@ async def test_analytics_and_conversations_for_odoo(client, bot, db):
     assert report["top_questions"][0] == {"question": "How do returns work?", "count": 2}
     assert [u["question"] for u in report["unanswered"]] == ["Who won the 1998 World Cup?"]
     assert report["unanswered"][0]["count"] == 1 and report["unanswered"][0]["last_asked"]
+    # Key usage for Odoo's key list: the publishable key was used just now, the secret key never.
+    used = {k["id"]: k["last_used_at"] for k in report["keys"]}
+    assert used.keys() == {k["id"] for k in bot.payload["api_keys"]}
+    pk_id = next(k["id"] for k in bot.payload["api_keys"] if k["kind"] == "publishable")
+    sk_id = next(k["id"] for k in bot.payload["api_keys"] if k["kind"] == "secret")
+    assert datetime.fromisoformat(used[pk_id]) > datetime.now(UTC) - timedelta(minutes=5)
+    assert used[sk_id] is None
 
     r = await signed_get(client, f"/internal/v1/chatbots/{bot.id}/conversations")
     sessions = r.json()["sessions"]

@@ -81,3 +81,11 @@ async def conversations(
         limit,
         offset,
     )
+
+
+async def key_usage(conn: asyncpg.Connection, chatbot_id: UUID) -> list[asyncpg.Record]:
+    """When each of the chatbot's keys was last used (None: never), for Odoo's key list."""
+    return await conn.fetch(
+        "SELECT id, last_used_at FROM api_keys WHERE chatbot_id = $1 ORDER BY id",
+        chatbot_id,
+    )

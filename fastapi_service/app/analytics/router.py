@@ -35,6 +35,7 @@ async def analytics(
         "feedback": await repository.feedback_counts(db, chatbot_id, since),
         "top_questions": [dict(r) for r in await repository.top_questions(db, chatbot_id, since, limit)],
         "unanswered": [dict(r) for r in await repository.unanswered(db, chatbot_id, since, limit)],
+        "keys": [dict(r) for r in await repository.key_usage(db, chatbot_id)],
     }
 
 

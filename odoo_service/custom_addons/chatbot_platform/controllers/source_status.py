@@ -1,10 +1,10 @@
 import json
 import logging
 
-from odoo import fields, http
+from odoo import http
 from odoo.http import request
 
-from ..tools import webhooks
+from ..tools import payloads, webhooks
 
 _logger = logging.getLogger(__name__)
 
@@ -58,17 +58,6 @@ class SourceStatusController(http.Controller):
         if not source or source.chatbot_id.uuid != chatbot_uuid:
             return _error(404, "not_found", "Unknown source.")
         applied = source._apply_engine_status(
-            version, state, chunks, (data.get("error") or None), _parse_time(data.get("indexed_at"))
+            version, state, chunks, (data.get("error") or None), payloads.parse_utc(data.get("indexed_at"))
         )
         return request.make_json_response({"ok": True, "applied": applied})
-
-
-def _parse_time(value):
-    """ISO-8601 (UTC) to Odoo's naive UTC datetime; None when absent or unreadable."""
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        parsed = fields.Datetime.to_datetime(value.replace("T", " ").replace("Z", "")[:19])
-    except ValueError:
-        return None
-    return parsed

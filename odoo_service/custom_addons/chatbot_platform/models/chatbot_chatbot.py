@@ -262,7 +262,19 @@ class ChatbotChatbot(models.Model):
                     self.env._("Could not load analytics for %(name)s: %(reason)s", name=bot.name, reason=str(exc))
                 ) from exc
             bot.write({"analytics_data": data or {}, "analytics_refreshed_at": fields.Datetime.now()})
+            bot._apply_key_usage((data or {}).get("keys") or [])
         return True
+
+    def _apply_key_usage(self, usage):
+        """Copy the engine's `last_used_at` of this chatbot's keys (it never moves backwards)."""
+        self.ensure_one()
+        by_uuid = {str(k.get("id")): k.get("last_used_at") for k in usage if k.get("last_used_at")}
+        # sudo: chatbot.api.key - a read-only field of this (already access-checked) chatbot's own keys
+        keys = self.env["chatbot.api.key"].sudo().with_context(active_test=False).search([("chatbot_id", "=", self.id)])
+        for key in keys.filtered(lambda k: k.uuid in by_uuid):
+            used = payloads.parse_utc(by_uuid[key.uuid])
+            if used and (not key.last_used_at or used > key.last_used_at):
+                key.last_used_at = used
 
     def action_reconcile(self):
         client = self._client_or_raise()

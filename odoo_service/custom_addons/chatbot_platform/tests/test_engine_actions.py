@@ -1,3 +1,4 @@
+from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
@@ -79,6 +80,33 @@ class TestEngineActions(ChatbotCase):
         with self.assertRaises(UserError) as caught:
             bot.with_user(self.user_a).action_refresh_analytics()
         self.assertIn("db down", str(caught.exception))
+
+    def test_analytics_refresh_copies_when_each_key_was_last_used(self):
+        bot = self.create_chatbot()
+        wizard = (
+            self.env["chatbot.api.key.wizard"]
+            .with_user(self.user_a)
+            .create({"chatbot_id": bot.id, "name": "Website", "kind": "publishable"})
+        )
+        key = self.env["chatbot.api.key"].browse(wizard.action_generate()["context"]["default_api_key_id"])
+        other_bot = self.create_chatbot(name="Other", user=self.user_b)
+        path = "/internal/v1/chatbots/%s/analytics" % bot.uuid
+        usage = [
+            {"id": key.uuid, "last_used_at": "2026-11-20T10:15:30.123456+00:00"},
+            {"id": "not-a-key-of-this-bot", "last_used_at": "2026-11-21T00:00:00Z"},
+        ]
+        self.engine.json_routes[("GET", path)] = (200, {"per_day": [], "keys": usage})
+        bot.with_user(self.user_a).action_refresh_analytics()
+        self.assertEqual(fields.Datetime.to_string(key.last_used_at), "2026-11-20 10:15:30")
+
+        # An older report (another engine process lagging) never moves it backwards; never used stays empty.
+        usage[0]["last_used_at"] = "2026-11-19T08:00:00+01:00"
+        bot.with_user(self.user_a).action_refresh_analytics()
+        self.assertEqual(fields.Datetime.to_string(key.last_used_at), "2026-11-20 10:15:30")
+        usage[0]["last_used_at"] = "2026-11-22T08:00:00+01:00"  # 07:00 UTC
+        bot.with_user(self.user_a).action_refresh_analytics()
+        self.assertEqual(fields.Datetime.to_string(key.last_used_at), "2026-11-22 07:00:00")
+        self.assertFalse(other_bot.api_key_ids.filtered("last_used_at"))
 
     def test_uninstall_removes_every_chatbot_from_the_engine(self):
         bots = self.create_chatbot(name="One") | self.create_chatbot(name="Two", user=self.user_b)

@@ -3,6 +3,7 @@ import random
 import re
 import string
 import zlib
+from datetime import datetime
 
 from odoo.tests import BaseCase, tagged
 
@@ -123,3 +124,10 @@ class TestBackoffAndClassification(BaseCase):
         self.assertEqual(payloads.split_lines(" a.com,\n\nb.com\na.com "), ["a.com", "b.com"])
         self.assertEqual(payloads.split_lines_only("Hi, there?\n\nWhy?"), ["Hi, there?", "Why?"])
         self.assertIsNone(payloads.iso_utc(False))
+
+    def test_engine_timestamps_become_naive_utc(self):
+        expected = datetime(2026, 11, 20, 9, 15, 30)
+        for text in ("2026-11-20T09:15:30Z", "2026-11-20T09:15:30.999+00:00", "2026-11-20T10:15:30+01:00"):
+            self.assertEqual(payloads.parse_utc(text), expected, text)
+        for bad in (None, "", "yesterday", 42):
+            self.assertIsNone(payloads.parse_utc(bad))

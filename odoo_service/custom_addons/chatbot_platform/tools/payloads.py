@@ -3,6 +3,8 @@
 They take plain values so that the exact wire shape is testable without a database.
 """
 
+from datetime import datetime, timezone
+
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant. Answer only from the provided context. "
     "If the context does not contain the answer, say that you do not know."
@@ -19,6 +21,19 @@ def split_lines(text):
         if line and line not in items:
             items.append(line)
     return items
+
+
+def parse_utc(value):
+    """ISO-8601 from the engine to Odoo's naive UTC datetime; None when absent or unreadable."""
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    return parsed.replace(microsecond=0)
 
 
 def iso_utc(value):
