@@ -49,16 +49,34 @@ keyword AS (
 )"""
 
 # `+ 0` makes the sort key an expression the HNSW index cannot serve: an exact scan of the
-# chatbot's rows (via the chatbot_id index), never a post-filtered approximate one.
+# chatbot's rows (via the chatbot_id index), never a post-filtered approximate one. The distance
+# is computed once per row (OFFSET 0 keeps the subquery from being flattened into the sort key)
+# and carried to the fusion, rather than recomputed there for the dense candidates.
 DENSE_EXACT_CTE = """
 dense AS (
-    SELECT id FROM chunks
-    WHERE chatbot_id = :chatbot ORDER BY (embedding <=> :vector) + 0, id LIMIT :dense_limit
+    SELECT id, distance FROM (
+        SELECT id, embedding <=> :vector AS distance FROM chunks WHERE chatbot_id = :chatbot OFFSET 0
+    ) AS scanned
+    ORDER BY distance + 0, id LIMIT :dense_limit
 )"""
 DENSE_GIVEN_CTE = """
 dense AS (
-    SELECT id FROM chunks WHERE chatbot_id = :chatbot AND id = ANY(:dense_ids::bigint[])
+    SELECT id, embedding <=> :vector AS distance FROM chunks
+    WHERE chatbot_id = :chatbot AND id = ANY(:dense_ids::bigint[])
 )"""
+
+# Every candidate with its cosine and BM25 score (NULL if it is not a keyword candidate).
+DENSE_CANDIDATES = "SELECT id, 1 - distance AS cosine, NULL::float8 AS keyword FROM dense"
+KEYWORD_CANDIDATES = """
+    SELECT c.id, 1 - (c.embedding <=> :vector) AS cosine, k.score AS keyword
+    FROM keyword k JOIN chunks c ON c.id = k.chunk_id AND c.chatbot_id = :chatbot"""
+HYBRID_CANDIDATES = """
+    SELECT d.id, 1 - d.distance AS cosine, k.score AS keyword
+    FROM dense d LEFT JOIN keyword k ON k.chunk_id = d.id
+    UNION ALL
+    SELECT c.id, 1 - (c.embedding <=> :vector) AS cosine, k.score AS keyword
+    FROM keyword k JOIN chunks c ON c.id = k.chunk_id AND c.chatbot_id = :chatbot
+    WHERE k.chunk_id NOT IN (SELECT id FROM dense)"""
 
 # Fusion of the candidates' scores; the same arithmetic, in the same order, as the Python it
 # replaced, so rankings did not move. Convex: min-max-normalised cosine and max-normalised BM25
@@ -80,10 +98,7 @@ SCORES = {
 
 RANKED_SQL = """
 WITH {ctes},
-candidates AS (
-    SELECT c.id, 1 - (c.embedding <=> :vector) AS cosine, {keyword_score} AS keyword
-    FROM chunks c {keyword_join}
-    WHERE c.chatbot_id = :chatbot AND c.id IN ({candidate_ids})
+candidates AS ({candidates}
 ),
 top AS (
     SELECT id, cosine, keyword, {score} AS score FROM candidates
@@ -119,15 +134,8 @@ def ranked_sql(scoring: str, dense_ids_given: bool) -> tuple[str, tuple[str, ...
     keyword = scoring != "dense"
     ctes = [DENSE_GIVEN_CTE if dense_ids_given else DENSE_EXACT_CTE] if dense else []
     ctes += [KEYWORD_CTES] if keyword else []
-    ids = ["SELECT id FROM dense"] if dense else []
-    ids += ["SELECT chunk_id FROM keyword"] if keyword else []
-    sql = RANKED_SQL.format(
-        ctes=",".join(ctes),
-        keyword_score="k.score" if keyword else "NULL::float8",
-        keyword_join="LEFT JOIN keyword k ON k.chunk_id = c.id" if keyword else "",
-        candidate_ids=" UNION ".join(ids),
-        score=SCORES[scoring],
-    )
+    candidates = HYBRID_CANDIDATES if dense and keyword else DENSE_CANDIDATES if dense else KEYWORD_CANDIDATES
+    sql = RANKED_SQL.format(ctes=",".join(ctes), candidates=candidates, score=SCORES[scoring])
     return _numbered(sql)
 
 
