@@ -172,15 +172,13 @@ stop_engine() {
     if [ -n "$ENGINE_PID" ] && kill -0 "$ENGINE_PID" 2>/dev/null; then
         say "Stopping the engine (and its embedded PostgreSQL)..."
         kill -TERM "$ENGINE_PID" 2>/dev/null || true
-        local waited=0
-        while kill -0 "$ENGINE_PID" 2>/dev/null && [ "$waited" -lt 60 ]; do
-            sleep 0.5
-            waited=$((waited + 1))
-        done
-        if kill -0 "$ENGINE_PID" 2>/dev/null; then
-            kill -KILL "$ENGINE_PID" 2>/dev/null || true
-        fi
+        # `wait` returns the moment the engine exits (polling `kill -0` would also see an exited
+        # but not yet reaped engine as alive); a watchdog escalates to SIGKILL after 30 s.
+        ( sleep 30 && kill -KILL "$ENGINE_PID" ) </dev/null >/dev/null 2>&1 &
+        local watchdog=$!
         wait "$ENGINE_PID" 2>/dev/null || true
+        kill "$watchdog" 2>/dev/null || true
+        wait "$watchdog" 2>/dev/null || true
     fi
     ENGINE_PID=""
 }

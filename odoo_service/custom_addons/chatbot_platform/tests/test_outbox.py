@@ -61,7 +61,10 @@ class TestOutboxEnqueue(ChatbotCase):
         )
         self.assertEqual(row.version, bot.version)
         self.assertEqual(bot.sync_state, "pending")
-        self.assertNotIn(str(bot.id), row.path, "Odoo ids never go on the wire")
+        # Odoo ids never go on the wire: the path is exactly the chatbot's UUID (a digit check on
+        # the path would be flaky, a random UUID contains small numbers).
+        self.assertEqual(row.path, "/internal/v1/chatbots/%s" % bot.uuid)
+        self.assertNotEqual(bot.uuid, str(bot.id))
 
     def test_repeated_writes_coalesce_into_the_newest_state(self):
         bot = self.create_chatbot()
