@@ -335,6 +335,13 @@ def test_without_docker_an_engine_that_dies_is_reported(sandbox: Sandbox) -> Non
     assert "the engine exited (code 4)" in result.stderr
 
 
+def _default_signals() -> None:
+    # As in a terminal: a suite started in the background of a non-interactive shell inherits
+    # SIGINT/SIGQUIT ignored, and bash can neither trap nor reset signals ignored at its start.
+    for signum in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def _start_local(sandbox: Sandbox, port: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
         ["bash", str(sandbox.repo / "start.sh")],
@@ -344,6 +351,7 @@ def _start_local(sandbox: Sandbox, port: int) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=_default_signals,
     )
 
 
