@@ -84,7 +84,7 @@ async def extract_in_sandbox(documents: list[DocumentIn], limits: SandboxLimits)
         "timeout_seconds": limits.timeout_seconds,
         "docs": [{"filename": d.filename, "mimetype": d.mimetype, "size": len(d.data)} for d in documents],
     }
-    reply = await _pool().request(spec, b"".join(d.data for d in documents), limits.timeout_seconds)
+    reply = await sandbox_pool().request(spec, b"".join(d.data for d in documents), limits.timeout_seconds)
     if reply is None or reply["timed_out"]:
         reason = f"parsing took longer than {limits.timeout_seconds:g} s (the limit); the file was not ingested"
         return [Outcome(error=reason) for _ in documents]
@@ -142,6 +142,8 @@ class SandboxServer:
         return self.proc.pid
 
     async def request(self, spec: dict[str, Any], payload: bytes) -> dict[str, Any]:
+        import asyncio
+
         assert self.proc.stdin is not None and self.proc.stdout is not None
         header = json.dumps(spec).encode()
         self.proc.stdin.write(HEADER.pack(len(header)) + header)
@@ -152,7 +154,7 @@ class SandboxServer:
         (size,) = HEADER.unpack(await self.proc.stdout.readexactly(HEADER.size))
         results = await self.proc.stdout.readexactly(size)
         if results:
-            reply["results"] = json.loads(results) if size < MB else await _to_thread(json.loads, results)
+            reply["results"] = json.loads(results) if size < MB else await asyncio.to_thread(json.loads, results)
         return reply
 
     async def kill(self) -> None:
@@ -208,7 +210,8 @@ class SandboxPool:
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SandboxPool] = weakref.WeakKeyDictionary()
 
 
-def _pool() -> SandboxPool:
+def sandbox_pool() -> SandboxPool:
+    """This event loop's pool of sandbox servers."""
     import asyncio
 
     loop = asyncio.get_running_loop()
@@ -218,20 +221,9 @@ def _pool() -> SandboxPool:
     return pool
 
 
-def sandbox_pool() -> SandboxPool:
-    """This event loop's pool (for shutdown and tests)."""
-    return _pool()
-
-
 async def close_sandboxes() -> None:
     """Stop this event loop's sandbox servers (worker shutdown)."""
-    await _pool().close()
-
-
-async def _to_thread(fn: Any, *args: Any) -> Any:
-    import asyncio
-
-    return await asyncio.to_thread(fn, *args)
+    await sandbox_pool().close()
 
 
 # --- server side (runs as `python -m app.ingestion.sandbox`) ------------------------------------
