@@ -358,7 +358,9 @@ def serve() -> None:
         if header is None:
             return  # the engine closed the pipe (stopped or died): so do we
         raw = _read_exact(stdin, HEADER.unpack(header)[0])
-        spec = json.loads(raw or b"{}")
+        if raw is None:
+            return
+        spec = json.loads(raw)
         payload = _read_exact(stdin, sum(int(d["size"]) for d in spec["docs"]))
         if payload is None:
             return

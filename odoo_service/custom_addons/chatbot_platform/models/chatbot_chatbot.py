@@ -270,7 +270,7 @@ class ChatbotChatbot(models.Model):
         self.ensure_one()
         by_uuid = {str(k.get("id")): k.get("last_used_at") for k in usage if k.get("last_used_at")}
         # sudo: chatbot.api.key - a read-only field of this (already access-checked) chatbot's own keys
-        keys = self.env["chatbot.api.key"].sudo().with_context(active_test=False).search([("chatbot_id", "=", self.id)])
+        keys = self.env["chatbot.api.key"].sudo().search([("chatbot_id", "=", self.id)])
         for key in keys.filtered(lambda k: k.uuid in by_uuid):
             used = payloads.parse_utc(by_uuid[key.uuid])
             if used and (not key.last_used_at or used > key.last_used_at):
