@@ -56,7 +56,8 @@ class Settings(BaseSettings):
 
     # Embeddings
     embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
-    embedding_batch_size: int = Field(64, ge=1, le=1024)
+    embedding_batch_size: int = Field(4, ge=1, le=1024)  # chunks per encode call
+    embedding_threads: int = Field(0, ge=0, le=256)  # model threads, one core each; 0 = one per CPU
     embedding_dim: int = 384
 
     # Odoo <-> engine

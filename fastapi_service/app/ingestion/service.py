@@ -35,7 +35,6 @@ from app.observability.metrics import INGESTED_CHUNKS, INGESTION_JOB_SECONDS, IN
 logger = logging.getLogger(__name__)
 
 MB = 1024 * 1024
-EMBED_BATCH_TEXTS = 256  # per embed() call: interactive queries interleave between batches
 
 
 class PermanentFailure(Exception):
@@ -88,7 +87,7 @@ async def run_job(ctx: IngestionContext, source_id: UUID, version: int, refresh:
         stages["chunk"], mark = time.monotonic() - mark, time.monotonic()
         if not chunks:
             raise PermanentFailure("no text could be extracted")
-        vectors = await embed(ctx.embedder, [c.text for c in chunks])
+        vectors = await ctx.embedder.embed([c.text for c in chunks], purpose="ingest")
         stages["embed"], mark = time.monotonic() - mark, time.monotonic()
         outcome = await commit(ctx, claimed, chunks, vectors, refresh_hours)
         stages["commit"] = time.monotonic() - mark
@@ -164,14 +163,6 @@ async def extract_pages(ctx: IngestionContext, source: asyncpg.Record) -> list[P
     if not crawled.pages:
         raise PermanentFailure("no page of the site could be ingested")
     return crawled.pages
-
-
-async def embed(embedder: EmbeddingService, texts: list[str]) -> np.ndarray:
-    parts = [
-        await embedder.embed(texts[i : i + EMBED_BATCH_TEXTS], purpose="ingest")
-        for i in range(0, len(texts), EMBED_BATCH_TEXTS)
-    ]
-    return np.concatenate(parts) if parts else np.zeros((0, embedder.dim), dtype=np.float32)
 
 
 async def commit(
