@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from app.embedding.service import EmbeddingService, available_cpus, resolve_model_path
+from app.embedding.service import SIMILAR_LENGTH, EmbeddingService, available_cpus, resolve_model_path
 from app.ingestion.chunking import PageText, chunk_pages
 from app.ingestion.extractors import Block
 from app.observability.metrics import EMBEDDED_TEXTS
@@ -81,6 +81,18 @@ async def test_ingestion_is_spread_over_the_model_threads_and_queries_go_first(e
     await embedder.embed_one("a question asked during a large ingest")
     assert not ingest.done()  # 12 batches were still waiting: the question went ahead of them
     assert (await ingest).shape == (len(LONG_PASSAGES), 384)
+
+
+def test_ingestion_batches_group_texts_of_similar_token_counts(embedder: EmbeddingService):
+    texts = [("word " * n).strip() for n in (300, 10, 200, 190, 40, 185, 12, 198, 500, 11, 180, 39)]
+    groups = embedder._length_groups(texts)
+    assert sorted(i for g in groups for i in g) == list(range(len(texts)))
+    counts = [min(len(ids), 256) for ids in embedder.tokenizer(texts)["input_ids"]]
+    for group in groups:
+        assert 1 <= len(group) <= embedder.batch_size
+        assert min(counts[i] for i in group) >= SIMILAR_LENGTH * max(counts[i] for i in group)
+    # Both over-long texts count as the model's 256, the four near 200 share one batch, the short ones theirs.
+    assert [sorted(g) for g in groups][:3] == [[0, 8], [2, 3, 5, 7], [10]]
 
 
 async def test_a_cancelled_ingest_leaves_its_waiting_batches_unencoded(embedder: EmbeddingService):
