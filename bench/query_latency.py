@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "fastapi_service"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from _common import signed, wait_ready  # noqa: E402
+from _common import KeepAliveClient, signed, wait_ready  # noqa: E402
 
 from app.config import DEV_WEBHOOK_SECRET  # noqa: E402
 from app.keys.format import generate_key, key_hash  # noqa: E402
@@ -97,37 +97,6 @@ async def load_chunks(dsn: str, bots: list[uuid.UUID], total: int, seed: int) ->
     print(f"  HNSW index built and vacuumed in {time.perf_counter() - t:.0f} s", flush=True)
     await conn.close()
     return queries
-
-
-class KeepAliveClient:
-    """A minimal HTTP/1.1 keep-alive client for the load phases.
-
-    httpx spends ~1.5 ms of CPU per request; with 32 clients on a 2-core machine the load
-    generator then takes a third of the CPU from the server it measures. This client writes the
-    request bytes and reads a Content-Length body (all uvicorn sends for JSON), nothing else.
-    """
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-
-    async def post_json(self, path: str, payload: dict, headers: dict[str, str]) -> tuple[int, bytes]:
-        if self._writer is None:
-            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
-        assert self._reader is not None
-        body = json.dumps(payload).encode()
-        head = f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
-        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        self._writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
-        status_line, *lines = (await self._reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-        fields = dict(line.split(": ", 1) for line in lines if ": " in line)
-        length = int({k.lower(): v for k, v in fields.items()}["content-length"])
-        return int(status_line.split(" ", 2)[1]), await self._reader.readexactly(length)
-
-    async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
 
 
 async def load_test(urls: list[str], keys: dict, queries: list, clients: int, requests: int) -> list[float]:
