@@ -51,3 +51,11 @@ async def test_a_failing_migration_is_rolled_back_and_not_recorded(pg_cluster, t
         assert await conn.fetchval("SELECT to_regclass('ok_table') IS NOT NULL")
     finally:
         await conn.close()
+
+
+async def test_chunks_keep_only_the_indexes_that_reads_and_constraints_use(db):
+    # Every index on `chunks` costs each ingestion write; keyword search reads bm25_postings, so the
+    # GIN index on `tsv` (0001) is gone (0203).
+    names = {r["indexname"] for r in await db.fetch("SELECT indexname FROM pg_indexes WHERE tablename = 'chunks'")}
+    assert "chunks_tsv_idx" not in names
+    assert {"chunks_pkey", "chunks_source_id_ordinal_key", "chunks_embedding_hnsw_idx"} <= names
