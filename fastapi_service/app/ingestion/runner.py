@@ -51,8 +51,8 @@ class IngestionWorker:
         return await run_job(self.context, source_id, version, refresh, last_try)
 
     async def start(self) -> None:
-        # The model's first forward pass is several times slower than the next ones (lazy kernel
-        # and allocator set-up); pay it here rather than in the first tenant's job.
+        # Load the model (its slow first forward pass included) and start the model threads here
+        # rather than in the first tenant's job.
         try:
             await self.context.embedder.embed(["warm-up"], purpose="warmup")
         except Exception:  # the model's own load error is reported by /readyz; jobs will fail with it
