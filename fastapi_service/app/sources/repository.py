@@ -15,7 +15,9 @@ async def lock_chatbot_shared(conn: asyncpg.Connection, chatbot_id: UUID) -> asy
 
 async def lock_source(conn: asyncpg.Connection, source_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT id, chatbot_id, version, deleted, state FROM sources WHERE id = $1 FOR UPDATE", source_id
+        "SELECT id, chatbot_id, version, deleted, state, kind, spec, indexed_version, chunk_count, indexed_at"
+        " FROM sources WHERE id = $1 FOR UPDATE",
+        source_id,
     )
 
 
@@ -51,6 +53,16 @@ async def upsert_source(
         content,
         state,
         error,
+    )
+
+
+async def update_metadata(conn: asyncpg.Connection, source_id: UUID, version: int, name: str) -> None:
+    """A new version whose content is what is indexed already: its chunks serve it as they are."""
+    await conn.execute(
+        "UPDATE sources SET version = $2, indexed_version = $2, name = $3, updated_at = now() WHERE id = $1",
+        source_id,
+        version,
+        name,
     )
 
 
