@@ -255,13 +255,15 @@ class OdooClient:
 
 @pytest.fixture(scope="module")
 def steps(pytestconfig: pytest.Config) -> Steps:
-    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    # Printed past pytest's output capture, as `capsys.disabled()` does, so that CI logs show progress.
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
 
     def write(line: str) -> None:
-        if reporter is not None:
-            reporter.write_line(line)
+        if capture is not None:
+            with capture.global_and_fixture_disabled():
+                print(line, flush=True)
         else:
-            print(line, file=sys.__stderr__, flush=True)
+            print(line, flush=True)
 
     return Steps(write)
 
@@ -336,10 +338,7 @@ def odoo_snapshot(stack: Stack) -> list[list[str]]:
 
 
 def test_start_sh_from_a_clean_clone_end_to_end(stack: Stack, steps: Steps) -> None:
-    with steps.step("image build (docker compose build, as `up --build` does)"):
-        stack.compose("build", timeout=3600)
-
-    with steps.step("./start.sh (fresh .env, first start)"):
+    with steps.step("./start.sh (fresh .env, first start: image builds, model pull, Odoo init)"):
         output = stack.start(timeout=1500)
         env = stack.dotenv()
         password = env["ODOO_ADMIN_USER_PASSWORD"]
