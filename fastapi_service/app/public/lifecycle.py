@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from app.chat.service import ChatService
 from app.errors import ServiceUnavailable
@@ -49,6 +50,18 @@ async def stop_answering(resources: Resources) -> None:
     generation = resources.extras.pop("generation", None)
     if generation is not None:
         await generation.close()
+
+
+def forget_chatbot(resources: Resources, chatbot_id: UUID) -> None:
+    """A chatbot was updated or deleted here: this process's caches of it (keys with their
+    chatbot, CORS allow-lists) are dropped at once. Other API processes follow within
+    KEY_CACHE_SECONDS (at most 60 s), their caches' lifetime."""
+    resolver = resources.extras.get("key_resolver")
+    if resolver is not None:
+        resolver.forget_chatbot(chatbot_id)
+    origins = resources.extras.get("origin_registry")
+    if origins is not None:
+        origins.invalidate()
 
 
 def answering_service(resources: Resources, name: str) -> Any:
