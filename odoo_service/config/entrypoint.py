@@ -152,11 +152,12 @@ def installed_addons(rendered: str, names: list[str], wait_seconds: float = 30.0
         conn.close()
 
 
-def database_is_empty(rendered: str, wait_seconds: float = 30.0) -> bool:
-    """True when the configured database exists and Odoo has not initialised it yet."""
+def database_is_empty(rendered: str, wait_seconds: float = 30.0) -> bool | None:
+    """True when the configured database exists and Odoo has not initialised it yet; None when
+    that cannot be known (database unreachable)."""
     conn = _connect(rendered, wait_seconds)
     if conn is None:
-        return False
+        return None
     try:
         with conn.cursor() as cr:
             cr.execute("SELECT to_regclass('res_users') IS NULL")
@@ -187,13 +188,19 @@ def first_start(
     rendered: str,
     env: Mapping[str, str],
     run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
-    empty: Callable[[str], bool] | None = None,
+    empty: Callable[[str], bool | None] | None = None,
 ) -> list[str]:
     """On an empty database: install (argv's --init) to completion, set the admin user's password,
     and return argv without --init for the server. Otherwise argv unchanged."""
     password = env.get(ADMIN_USER_PASSWORD, "")
     initialising = starts_server(argv) and any(a.startswith("--init=") for a in argv)
-    if not password or not initialising or not (empty or database_is_empty)(rendered):
+    if not password or not initialising:
+        return argv
+    is_empty = (empty or database_is_empty)(rendered)
+    if is_empty is None:
+        # Never let Odoo initialise the database with admin/admin: exit, Compose restarts us.
+        sys.exit("chatbot-odoo-entrypoint: the database is unreachable; cannot tell whether this is the first start")
+    if not is_empty:
         return argv
     if password == PLACEHOLDER_SECRET:
         sys.exit(f"chatbot-odoo-entrypoint: {ADMIN_USER_PASSWORD} is still `change-me`; put a strong password in .env")

@@ -206,3 +206,12 @@ def test_a_failed_first_start_step_stops_the_container(entrypoint: ModuleType, c
             ["odoo", "--init=chatbot_platform"], RENDERED, {"ODOO_ADMIN_USER_PASSWORD": "pw"}, runs, lambda r: True
         )
     assert len(runs.calls) == len(codes)
+
+
+def test_an_unreachable_database_stops_the_first_start_rather_than_serve_admin_admin(entrypoint: ModuleType) -> None:
+    runs = _Runs()
+    with pytest.raises(SystemExit, match="unreachable"):
+        entrypoint.first_start(
+            ["odoo", "--init=chatbot_platform"], RENDERED, {"ODOO_ADMIN_USER_PASSWORD": "pw"}, runs, lambda r: None
+        )
+    assert runs.calls == []
