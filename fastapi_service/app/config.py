@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     webhook_secret: str = DEV_WEBHOOK_SECRET
     odoo_url: str = ""  # where status callbacks go; empty => callbacks are not sent
     webhook_max_body_bytes: int = Field(40 * 1024 * 1024, ge=1024)
+    webhook_read_tolerance_seconds: float = Field(30.0, gt=0, le=300)  # signed GETs; writes get 300 s
+    json_max_depth: int = Field(32, ge=4, le=256)  # deeper JSON bodies are refused (422)
 
     # Ingestion
     workers_in_process: bool = True
@@ -108,6 +110,8 @@ class Settings(BaseSettings):
     llm_queue_timeout_seconds: float = Field(2.0, ge=0)
 
     # Public API
+    public_max_body_bytes: int = Field(64 * 1024, ge=1024)  # every non-internal route; 413 above
+    metrics_token: str = ""  # /metrics needs `Authorization: Bearer <token>`; empty: open in local/test only
     rate_limit_storage_url: str = "memory://"
     rate_limit_default: str = "60/minute"
     rate_limit_ip: str = "120/minute"

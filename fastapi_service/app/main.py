@@ -11,6 +11,7 @@ import asyncpg
 from fastapi import FastAPI
 
 from app.analytics.router import router as analytics_router
+from app.body_limit import BodyLimitMiddleware
 from app.chat.router import router as chat_router
 from app.chatbots.router import router as chatbots_router
 from app.config import Settings, get_settings
@@ -134,12 +135,16 @@ def create_app(settings: Settings | None = None, embedder: EmbeddingService | No
     app.state.resources = resources
     install_error_handlers(app)
     app.add_middleware(PublicCorsMiddleware)
+    app.add_middleware(
+        BodyLimitMiddleware, public_max=settings.public_max_body_bytes, internal_max=settings.webhook_max_body_bytes
+    )
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)
     app.include_router(metrics_router)
-    app.include_router(chatbots_router)
-    app.include_router(sources_router)
-    app.include_router(analytics_router)
+    # Internal (signed, Odoo-only) routes are left out of the public OpenAPI schema.
+    app.include_router(chatbots_router, include_in_schema=False)
+    app.include_router(sources_router, include_in_schema=False)
+    app.include_router(analytics_router, include_in_schema=False)
     app.include_router(chat_router)
     app.include_router(search_router)
     app.include_router(widget_config_router)

@@ -232,11 +232,10 @@ def stack(tmp_path: Path, pg_state_dir: Path) -> Iterator[tuple[Odoo, EngineProc
 
 
 def engine_sources(engine: EngineProcess, secret: str, chatbot_uuid: str) -> list[dict[str, Any]]:
-    from app.webhooks.signing import sign_headers
+    from tests.support.signing import signed
 
-    response = httpx.get(
-        f"{engine.url}/internal/v1/chatbots/{chatbot_uuid}/sources", headers=sign_headers(secret, b""), timeout=10
-    )
+    request = signed("GET", f"{engine.url}/internal/v1/chatbots/{chatbot_uuid}/sources", None, secret=secret)
+    response = httpx.Client(timeout=10).send(request)
     response.raise_for_status()
     return response.json()
 

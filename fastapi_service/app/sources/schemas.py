@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.wire import INT64_MAX
+
 SourceState = Literal["queued", "processing", "ready", "failed"]
 
 
@@ -28,7 +30,7 @@ class LinkIn(BaseModel):
 class SourcePut(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=INT64_MAX)
     kind: Literal["document", "link"]
     name: str = Field("", max_length=500)
     document: DocumentIn | None = None
