@@ -59,7 +59,8 @@ BINARY_SIGNATURES: list[tuple[bytes, str]] = [
     (b"{\\rtf", "an RTF document; save it as .docx or PDF"),
 ]
 HTML_START = re.compile(rb"^\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)[\s>]", re.I | re.S)
-MARKDOWN_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+# Linear: no two adjacent quantifiers can share characters (the closing #s are stripped in code).
+MARKDOWN_HEADING = re.compile(r"^(#{1,6})[ \t]+(\S.*)$")
 
 
 def sniff(data: bytes, filename: str, mimetype: str) -> str:
@@ -125,7 +126,12 @@ def extract(data: bytes, filename: str, mimetype: str, limits: Limits) -> Extrac
     kind = sniff(data, filename, mimetype)
     budget = CharBudget(limits.max_chars)
     result = EXTRACTORS[kind](data, limits, budget)
-    result.blocks = [Block(clean(b.text).strip(), b.page, b.heading) for b in result.blocks]
+    # Metadata is cleaned like text: a NUL in a PDF title or a heading must not reach PostgreSQL.
+    result.title = clean(result.title).strip() or None if result.title else None
+    result.blocks = [
+        Block(clean(b.text).strip(), b.page, clean(b.heading).strip() or None if b.heading else None)
+        for b in result.blocks
+    ]
     result.blocks = [b for b in result.blocks if b.text]
     if not result.blocks:
         if kind == "pdf":
@@ -312,6 +318,15 @@ def extract_html(data: bytes, limits: Limits, budget: CharBudget) -> Extracted:
     return Extracted("html", title, blocks, links)
 
 
+def heading_text(raw: str) -> str:
+    """An ATX heading's text without its optional closing `#` sequence (CommonMark)."""
+    text = raw.strip()
+    without = text.rstrip("#")
+    if without != text and (not without or without[-1] in " \t"):
+        text = without.strip()
+    return text
+
+
 def extract_markdown(data: bytes, limits: Limits, budget: CharBudget) -> Extracted:
     text = budget.take(decode_text(data))
     blocks: list[Block] = []
@@ -326,7 +341,7 @@ def extract_markdown(data: bytes, limits: Limits, budget: CharBudget) -> Extract
         if match:
             blocks.append(Block("\n".join(lines), heading=heading))
             lines = []
-            heading = match.group(2).strip()
+            heading = heading_text(match.group(2))
             if match.group(1) == "#" and title is None:
                 title = heading
         else:

@@ -93,11 +93,16 @@ async def run_job(ctx: IngestionContext, source_id: UUID, version: int, refresh:
         stages["commit"] = time.monotonic() - mark
     except PermanentFailure as exc:
         outcome = await fail(ctx, claimed, str(exc), refresh_hours)
+    except asyncpg.DataError:  # a value the database refuses will be refused again: no retries
+        logger.exception("ingestion data refused by the database", extra={"source": str(source_id)})
+        outcome = await fail(ctx, claimed, "the document holds data that cannot be stored", refresh_hours)
     except Exception as exc:
         if not last_try:
             INGESTION_JOBS.labels("retried").inc()
             raise
-        outcome = await fail(ctx, claimed, f"gave up after retries: {exc}", refresh_hours)
+        # The tenant sees our own sentences only, never a raw database or library message.
+        reason = str(exc) if isinstance(exc, TransientFailure) else f"an internal error ({type(exc).__name__})"
+        outcome = await fail(ctx, claimed, f"gave up after retries: {reason}", refresh_hours)
     INGESTION_JOBS.labels(outcome).inc()
     INGESTION_JOB_SECONDS.labels(kind).observe(time.monotonic() - started)
     logger.info(

@@ -100,13 +100,20 @@ class SafeFetcher:
             raise FetchRefused(f"invalid URL ({exc})") from exc
         return checked
 
+    @staticmethod
+    def _redirect_target(current: str, location: str) -> str:
+        try:
+            return urljoin(current, location)
+        except ValueError as exc:  # e.g. a malformed IPv6 literal
+            raise FetchFailed(f"{current} redirects to an invalid URL", transient=False) from exc
+
     async def _fetch(self, url: str, cap: int) -> Fetched:
         current = self._check(url)
         for _ in range(self.settings.fetch_max_redirects + 1):
             try:
                 async with self.client.stream("GET", current) as response:
                     if response.status_code in REDIRECT_CODES and "location" in response.headers:
-                        current = self._check(urljoin(current, response.headers["location"]))
+                        current = self._check(self._redirect_target(current, response.headers["location"]))
                         continue
                     declared = response.headers.get("content-length", "")
                     if declared.isdigit() and int(declared) > cap:
@@ -124,6 +131,8 @@ class SafeFetcher:
                         )
                     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
                     return Fetched(str(response.url), response.status_code, content_type, bytes(body))
+            except httpx.InvalidURL as exc:  # not an HTTPError: a URL httpx cannot use is one failed page
+                raise FetchFailed(f"{current} could not be fetched (invalid URL: {exc})", transient=False) from exc
             except httpx.HTTPError as exc:
                 raise FetchFailed(
                     f"{current} could not be fetched ({type(exc).__name__}: {exc})", transient=True

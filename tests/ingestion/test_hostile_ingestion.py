@@ -1,0 +1,63 @@
+"""Hostile documents and sites (issue #13, ingestion): each ends as one clear state, never a crash."""
+
+import uuid
+
+import pytest
+
+from app.ingestion.extractors import Limits, extract
+from tests.conftest import make_settings
+from tests.ingestion.files import html_page
+from tests.ingestion.helpers import document, link, prose, put_source, wait_settled
+from tests.ingestion.http_server import LocalServer, html, redirect
+
+
+@pytest.fixture
+async def ingest_client(app_factory, db_url):
+    settings = make_settings(database_url=db_url, fetch_allow_private_networks=True, worker_poll_seconds=0.1)
+    return await app_factory(settings)
+
+
+def test_the_markdown_heading_pattern_is_linear():
+    # "# a" + 3,000 spaces + "b" took 60 s with the old pattern; 300,000 spaces would take hours.
+    line = "# a" + " " * 300_000 + "b"
+    limits = Limits(max_bytes=10_000_000, max_pages=10, max_chars=10_000_000, max_unzipped_bytes=10_000_000)
+    result = extract((line + "\nbody text\n").encode(), "x.md", "", limits)
+    assert result.title == "a" + " " * 300_000 + "b"
+    closing = extract(b"# Title ##\ntext\n## C#\nmore\n", "y.md", "", limits)
+    assert closing.title == "Title"
+    assert [b.heading for b in closing.blocks] == ["Title", "C#"]
+
+
+async def test_nul_in_a_markdown_heading_is_cleaned_and_the_document_indexed(ingest_client, db):
+    bot, src = uuid.uuid4(), uuid.uuid4()
+    # past the first 8 KiB, where a NUL no longer marks the file as binary
+    data = ("# Title\n" + prose(1500) + "\n## Sec\u0000tion " + " " * 3000 + "x\n" + prose(80)).encode()
+    assert data.index(b"\x00") > 8192
+    await put_source(ingest_client, bot, src, document(1, data, filename="nul.md"))
+    row = await wait_settled(db, src, 1)
+    assert row["state"] == "ready", row["error"]
+    metadata = [r["metadata"] for r in await db.fetch("SELECT metadata FROM chunks WHERE source_id = $1", src)]
+    assert metadata and all("\u0000" not in str(m) for m in metadata)
+    assert {m.get("title") for m in metadata} == {"Title"}
+    assert any(str(m.get("heading", "")).startswith("Sec tion") for m in metadata), metadata[-1]
+
+
+async def test_a_redirect_to_an_unusable_url_is_one_failed_page_not_an_aborted_crawl(ingest_client, db):
+    server = LocalServer().start()
+    try:
+        server.routes.update(
+            {
+                "/": html(html_page("Home", f"<p>Welcome. {prose(60, seed=1)}</p>", ["/bad-v6", "/bad-host", "/a"])),
+                "/bad-v6": redirect("http://[::1"),
+                "/bad-host": redirect("http:x"),
+                "/a": html(html_page("Page A", f"<p>Alpha content. {prose(60, seed=2)}</p>")),
+            }
+        )
+        bot, src = uuid.uuid4(), uuid.uuid4()
+        await put_source(ingest_client, bot, src, link(1, server.url + "/", max_depth=1, max_pages=10))
+        row = await wait_settled(db, src, 1)
+    finally:
+        server.stop()
+    assert row["state"] == "ready", row["error"]
+    urls = {r["metadata"]["url"] for r in await db.fetch("SELECT metadata FROM chunks WHERE source_id = $1", src)}
+    assert {server.url + "/", server.url + "/a"} <= urls
