@@ -115,6 +115,7 @@ class Settings(BaseSettings):
     rate_limit_storage_url: str = "memory://"
     rate_limit_default: str = "60/minute"
     rate_limit_ip: str = "120/minute"
+    rate_limit_auth_failures: str = "20/minute"  # failed key checks per client IP; then every request waits
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     key_cache_seconds: float = Field(30.0, ge=0, le=60)
     max_message_chars: int = Field(4000, ge=1)

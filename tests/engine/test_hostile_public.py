@@ -19,6 +19,7 @@ from tests.support.server import EngineProcess
 from tests.support.signing import TEST_SECRET, signed
 
 METRICS_TOKEN = "metrics-token-for-the-hostile-tests"
+AUTH_FAILURES = 5
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +32,9 @@ def engine(pg_cluster, tmp_path_factory) -> Iterator[EngineProcess]:
             "ENVIRONMENT": "test",
             "LLM_BACKEND": "none",
             "METRICS_TOKEN": METRICS_TOKEN,
+            "RATE_LIMIT_AUTH_FAILURES": f"{AUTH_FAILURES}/minute",
+            # the throttle test's client comes "from" its own address through a trusted proxy
+            "TRUSTED_PROXIES": "127.0.0.1/32",
         },
         tmp_path_factory.mktemp("hostile-public") / "engine.log",
     )
@@ -130,3 +134,21 @@ def test_metrics_need_the_token_and_internal_routes_are_not_in_the_public_schema
     paths = http.get("/openapi.json").json()["paths"]
     assert "/v1/chat" in paths
     assert not [p for p in paths if p.startswith("/internal")]
+
+
+def test_repeated_failed_keys_from_one_ip_really_back_off(http, secret_key):
+    """Past the failure budget even the right key is refused (no lookup), until the window passes."""
+    guesser = {"X-Forwarded-For": "203.0.113.7"}
+    other = {"X-Forwarded-For": "198.51.100.9"}
+    codes = []
+    for i in range(AUTH_FAILURES + 3):
+        r = http.post(
+            "/v1/search", json={"query": "q"}, headers={**guesser, "Authorization": f"Bearer cbp_sk_guess{i}"}
+        )
+        codes.append(r.status_code)
+    assert codes == [401] * AUTH_FAILURES + [429] * 3
+    right = http.post("/v1/search", json={"query": "q"}, headers={**guesser, "Authorization": f"Bearer {secret_key}"})
+    assert right.status_code == 429 and int(right.headers["retry-after"]) >= 1
+    assert set(right.json()) == {"error", "detail"}
+    elsewhere = http.post("/v1/search", json={"query": "q"}, headers={**other, "Authorization": f"Bearer {secret_key}"})
+    assert elsewhere.status_code == 200, elsewhere.text
