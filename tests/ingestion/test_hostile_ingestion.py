@@ -8,7 +8,7 @@ from app.ingestion.extractors import Limits, extract
 from tests.conftest import make_settings
 from tests.ingestion.files import html_page
 from tests.ingestion.helpers import document, link, prose, put_source, wait_settled
-from tests.ingestion.http_server import LocalServer, html, redirect
+from tests.ingestion.http_server import LocalServer, html, redirect, text
 
 
 @pytest.fixture
@@ -61,3 +61,60 @@ async def test_a_redirect_to_an_unusable_url_is_one_failed_page_not_an_aborted_c
     assert row["state"] == "ready", row["error"]
     urls = {r["metadata"]["url"] for r in await db.fetch("SELECT metadata FROM chunks WHERE source_id = $1", src)}
     assert {server.url + "/", server.url + "/a"} <= urls
+
+
+DISH = "Café crème brûlée — 30 €"
+
+
+async def chunk_text(db, src) -> str:
+    return " ".join(r["content"] for r in await db.fetch("SELECT content FROM chunks WHERE source_id = $1", src))
+
+
+@pytest.mark.parametrize(
+    ("data", "filename", "mimetype"),
+    [
+        (f"<p>{DISH}</p>".encode(), "menu.html", ""),  # UTF-8, no <meta charset>
+        (f"<html><head><meta charset='windows-1252'></head><p>{DISH}</p>".encode("cp1252"), "menu.html", ""),
+        (DISH.encode("cp1252"), "menu.txt", "text/plain; charset=windows-1252"),
+        (DISH.encode("utf-16"), "menu.txt", ""),  # BOM
+    ],
+    ids=["utf8-no-meta", "meta", "mimetype-charset", "bom"],
+)
+async def test_documents_are_decoded_with_their_declared_or_detected_charset(
+    ingest_client, db, data, filename, mimetype
+):
+    bot, src = uuid.uuid4(), uuid.uuid4()
+    await put_source(ingest_client, bot, src, document(1, data, filename=filename, mimetype=mimetype))
+    row = await wait_settled(db, src, 1)
+    assert row["state"] == "ready", row["error"]
+    assert DISH in await chunk_text(db, src)
+
+
+async def test_crawled_pages_keep_the_charset_of_their_content_type(ingest_client, db):
+    server = LocalServer().start()
+    try:
+        latin = f"<html><body><p>{DISH.replace('—', '-').replace('€', 'EUR')}</p>".encode("latin-1")
+        server.routes.update(
+            {
+                "/": text(
+                    latin + b'<a href="/utf8">more</a></body></html>', content_type="text/html; charset=ISO-8859-1"
+                ),
+                "/utf8": text(f"<html><body><p>{DISH}</p></body></html>".encode(), content_type="text/html"),
+            }
+        )
+        bot, src = uuid.uuid4(), uuid.uuid4()
+        await put_source(ingest_client, bot, src, link(1, server.url + "/", max_depth=1, max_pages=5))
+        row = await wait_settled(db, src, 1)
+    finally:
+        server.stop()
+    assert row["state"] == "ready", row["error"]
+    content = await chunk_text(db, src)
+    assert "Café crème brûlée - 30 EUR" in content and DISH in content
+
+
+def test_undeclared_legacy_text_is_detected():
+    from app.ingestion.charsets import decode
+
+    russian = "Привет, как дела? Это тест кодировки."
+    assert decode(russian.encode("cp1251")) == russian
+    assert decode("Café crème brûlée".encode("cp1252")) == "Café crème brûlée"

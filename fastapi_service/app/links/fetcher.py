@@ -15,6 +15,7 @@ import httpcore
 import httpx
 
 from app.config import Settings
+from app.ingestion.charsets import split_content_type
 from app.links.ssrf import AddressPolicy, FetchRefused, GuardedNetworkBackend, forbidden_reason, literal_address
 
 REDIRECT_CODES = {301, 302, 303, 307, 308}
@@ -32,8 +33,14 @@ class FetchFailed(Exception):
 class Fetched:
     url: str  # final URL after redirects
     status: int
-    content_type: str
+    content_type: str  # media type only, lower case
     body: bytes
+    charset: str | None = None  # from the Content-Type header, when it names a known one
+
+    @property
+    def mimetype(self) -> str:
+        """The Content-Type to extract with: media type plus the header's charset."""
+        return f"{self.content_type}; charset={self.charset}" if self.charset else self.content_type
 
 
 def check_url(url: str) -> str:
@@ -129,8 +136,8 @@ class SafeFetcher:
                         raise FetchFailed(
                             f"{current} answered HTTP {response.status_code}", transient=response.status_code >= 500
                         )
-                    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-                    return Fetched(str(response.url), response.status_code, content_type, bytes(body))
+                    content_type, charset = split_content_type(response.headers.get("content-type", ""))
+                    return Fetched(str(response.url), response.status_code, content_type, bytes(body), charset)
             except httpx.InvalidURL as exc:  # not an HTTPError: a URL httpx cannot use is one failed page
                 raise FetchFailed(f"{current} could not be fetched (invalid URL: {exc})", transient=False) from exc
             except httpx.HTTPError as exc:
