@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     max_extracted_chars: int = Field(5_000_000, ge=1)
     extraction_timeout_seconds: float = Field(60.0, gt=0)
     extraction_memory_mb: int = Field(768, ge=64)
+    max_chunks_per_document: int = Field(10_000, ge=1)  # per document or crawled link; more => failed
+    ingest_batch_chunks: int = Field(64, ge=1, le=4096)  # chunks embedded and written per step
     chunk_tokens: int = Field(256, ge=32, le=256)
     chunk_overlap_tokens: int = Field(32, ge=0, le=128)
     fetch_timeout_seconds: float = Field(15.0, gt=0)

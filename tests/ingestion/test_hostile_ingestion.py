@@ -118,3 +118,40 @@ def test_undeclared_legacy_text_is_detected():
     russian = "Привет, как дела? Это тест кодировки."
     assert decode(russian.encode("cp1251")) == russian
     assert decode("Café crème brûlée".encode("cp1252")) == "Café crème brûlée"
+
+
+@pytest.fixture
+async def small_batches(app_factory, db_url):
+    return await app_factory(make_settings(database_url=db_url, ingest_batch_chunks=2, max_chunks_per_document=40))
+
+
+async def test_chunks_are_embedded_and_staged_in_batches_then_swapped_whole(small_batches, db):
+    bot, src = uuid.uuid4(), uuid.uuid4()
+    await put_source(small_batches, bot, src, document(1, prose(1500).encode()))
+    row = await wait_settled(db, src, 1)
+    assert row["state"] == "ready", row["error"]
+    ordinals = [r["ordinal"] for r in await db.fetch("SELECT ordinal FROM chunks WHERE source_id = $1 ORDER BY 1", src)]
+    assert len(ordinals) > 4 and ordinals == list(range(len(ordinals))) and row["chunk_count"] == len(ordinals)
+    assert await db.fetchval("SELECT count(*) FROM chunk_staging") == 0
+    assert (row["chunks_done"], row["chunks_total"]) == (None, None)
+
+
+async def test_a_document_over_the_chunk_cap_fails_with_the_count(small_batches, db):
+    bot, src = uuid.uuid4(), uuid.uuid4()
+    await put_source(small_batches, bot, src, document(1, b"word " * 20_000))
+    row = await wait_settled(db, src, 1)
+    assert row["state"] == "failed" and "the limit is 40" in row["error"], row["error"]
+    assert await db.fetchval("SELECT count(*) FROM chunk_staging") == 0
+
+
+async def test_progress_of_a_running_job_is_in_the_source_status(small_batches, db):
+    from tests.ingestion.helpers import list_sources
+
+    bot, src = uuid.uuid4(), uuid.uuid4()
+    await put_source(small_batches, bot, src, document(1, prose(200).encode()))
+    await wait_settled(db, src, 1)
+    await db.execute(
+        "UPDATE sources SET state = 'processing', chunks_done = 128, chunks_total = 4546 WHERE id = $1", src
+    )
+    [status] = (await list_sources(small_batches, bot)).json()
+    assert status["progress"] == {"done": 128, "total": 4546}

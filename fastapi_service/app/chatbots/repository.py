@@ -115,6 +115,7 @@ async def tombstone_chatbot(conn: asyncpg.Connection, chatbot_id: UUID, version:
 # (sessions, messages, usage...), so deleting a chatbot removes all of it in one transaction.
 CHATBOT_DATA_DELETES: list[str] = [
     "DELETE FROM chunks WHERE chatbot_id = $1",
+    "DELETE FROM chunk_staging WHERE source_id IN (SELECT id FROM sources WHERE chatbot_id = $1)",
     "UPDATE sources SET deleted = true, content = NULL, chunk_count = 0, indexed_version = NULL, "
     "state = 'ready', error = NULL WHERE chatbot_id = $1",
     # answering (app/chat): conversations, usage and feedback

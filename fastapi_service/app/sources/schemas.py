@@ -51,6 +51,11 @@ class SourceAccepted(BaseModel):
     detail: str = ""
 
 
+class Progress(BaseModel):
+    done: int  # chunks embedded so far
+    total: int
+
+
 class SourceStatus(BaseModel):
     source: UUID
     version: int
@@ -61,3 +66,4 @@ class SourceStatus(BaseModel):
     error: str | None
     indexed_version: int | None
     indexed_at: datetime | None
+    progress: Progress | None = None  # while a job is embedding
