@@ -155,3 +155,20 @@ async def test_progress_of_a_running_job_is_in_the_source_status(small_batches, 
     )
     [status] = (await list_sources(small_batches, bot)).json()
     assert status["progress"] == {"done": 128, "total": 4546}
+
+
+async def test_one_chatbots_backlog_does_not_queue_ahead_of_another_chatbots_first_job(app_factory, db_url, db):
+    """procrastinate fetches by priority, then age: B's first upload must come before A's backlog."""
+    client = await app_factory(make_settings(database_url=db_url, workers_in_process=False))
+    a, b = uuid.uuid4(), uuid.uuid4()
+    a_sources = [uuid.uuid4() for _ in range(4)]
+    for src in a_sources:
+        assert (await put_source(client, a, src, document(1, prose(50).encode()))).status_code == 202
+    b_source = uuid.uuid4()
+    assert (await put_source(client, b, b_source, document(1, b"one second of work"))).status_code == 202
+    order = await db.fetch(
+        "SELECT args->>'source' AS source FROM procrastinate_jobs WHERE status = 'todo' ORDER BY priority DESC, id"
+    )
+    sources = [r["source"] for r in order]
+    assert sources.index(str(b_source)) == 1, sources  # after A's first job only
+    assert sources[0] == str(a_sources[0])
