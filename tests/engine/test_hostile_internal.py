@@ -195,10 +195,22 @@ def test_a_refused_delete_cannot_be_replayed_as_a_chatbot_delete(http, engine):
     )
     r = http.send(replay)
     assert r.status_code == 401
-    # chatbot A is intact, and the refused delivery's id is spent: the verbatim replay is a no-op
+    # chatbot A is intact, and the refused delivery keeps its refusal: replayed verbatim, it gets it again
     assert put_bot(http, a, bot_payload(1)).json() == {"applied": False, "detail": "stale version 1 <= 1"}
     again = http.send(httpx.Request("DELETE", refused.url, content=refused.content, headers=refused.headers))
-    assert again.json()["detail"] == "duplicate delivery"
+    assert again.status_code == 409 and again.json()["detail"].startswith("this delivery was refused before")
+
+
+def test_a_refused_delivery_presented_again_is_refused_again_not_acknowledged(http):
+    """Odoo's manual retry resends an outbox row with its webhook-id: it must not read as delivered."""
+    bot = uuid.uuid4()
+    bad = signed("PUT", f"{http.base_url}/internal/v1/chatbots/{bot}", bot_payload(1, name="a\u0000b"))
+    first = http.send(bad)
+    permanent(first)
+    retry = signed("PUT", str(bad.url), json.loads(bad.content), msg_id=bad.headers["webhook-id"])
+    second = http.send(retry)
+    permanent(second)
+    assert second.status_code == first.status_code and "NUL" in second.json()["detail"]
 
 
 def test_signed_reads_have_a_short_window_and_writes_the_standard_one(http):

@@ -3,7 +3,7 @@
 The signature covers method, path (+ query) and body (see webhooks/signing.py), so a delivery is
 valid for exactly the request it was made for. Reads (GET) get a shorter timestamp window. A
 signed write the engine refuses (4xx) has its webhook-id recorded, so the same delivery cannot be
-presented again.
+presented again: it gets the same refusal (internal/receipts.py).
 """
 
 from __future__ import annotations
@@ -62,19 +62,19 @@ async def signed_delivery(request: Request, settings: SettingsDep, pool: PoolDep
         )
     except InvalidSignature as exc:
         raise Unauthorized(f"invalid webhook signature: {exc}") from exc
+    if not is_read and (earlier := await receipts.refusal_of(pool, delivery_id)) is not None:
+        raise earlier
     try:
-        payload = wire.loads(body, settings.json_max_depth) if body else {}
-    except wire.BadJson as exc:
-        await receipts.record_refused(pool, delivery_id)
-        raise Unprocessable(str(exc)) from exc
-    if not isinstance(payload, dict):
-        await receipts.record_refused(pool, delivery_id)
-        raise Unprocessable("body must be a JSON object")
-    try:
+        try:
+            payload = wire.loads(body, settings.json_max_depth) if body else {}
+        except wire.BadJson as exc:
+            raise Unprocessable(str(exc)) from exc
+        if not isinstance(payload, dict):
+            raise Unprocessable("body must be a JSON object")
         yield SignedDelivery(delivery_id, payload)
     except AppError as exc:
         if not is_read and 400 <= exc.status_code < 500 and exc.status_code not in (408, 429):
-            await receipts.record_refused(pool, delivery_id)
+            await receipts.record_refused(pool, delivery_id, exc)
         raise
 
 

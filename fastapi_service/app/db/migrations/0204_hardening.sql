@@ -13,3 +13,8 @@ CREATE UNLOGGED TABLE chunk_staging (
 
 -- Progress of the running job, shown in the source's status: chunks embedded / chunks in total.
 ALTER TABLE sources ADD COLUMN chunks_done integer, ADD COLUMN chunks_total integer;
+
+-- A signed write the engine refused keeps its answer with its webhook-id: the same delivery
+-- presented again gets the same refusal (not "duplicate delivery", which Odoo counts as delivered).
+ALTER TABLE webhook_receipts ADD COLUMN refused_status integer, ADD COLUMN refused_error text,
+    ADD COLUMN refused_detail text;
