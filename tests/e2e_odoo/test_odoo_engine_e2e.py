@@ -216,7 +216,7 @@ def stack(tmp_path: Path, pg_state_dir: Path) -> Iterator[tuple[Odoo, EngineProc
         engine.stop()
         pytest.skip(f"the engine could not be started here: {str(exc)[:500]}")
     paths = httpx.get(engine.url + "/openapi.json", timeout=10).json().get("paths", {})
-    needed = ["/internal/v1/chatbots/{chatbot_id}", "/internal/v1/chatbots/{chatbot_id}/sources", "/v1/chat"]
+    needed = ["/v1/chat"]  # internal routes are left out of the public schema (app/main.py)
     missing = [p for p in needed if p not in paths]
     if missing:
         engine.stop()
