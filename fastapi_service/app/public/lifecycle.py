@@ -34,7 +34,12 @@ async def start_answering(resources: Resources) -> None:
     generation = GenerationService(settings)
     resources.extras.update(
         key_resolver=resolver,
-        rate_limiter=RateLimiter(settings.rate_limit_storage_url, settings.rate_limit_default, settings.rate_limit_ip),
+        rate_limiter=RateLimiter(
+            settings.rate_limit_storage_url,
+            settings.rate_limit_default,
+            settings.rate_limit_ip,
+            settings.rate_limit_auth_failures,
+        ),
         trusted_networks=parse_networks(settings.trusted_proxies),
         origin_registry=OriginRegistry(load_domains, min(ORIGIN_CACHE_SECONDS, settings.key_cache_seconds)),
         retriever=retriever,

@@ -69,6 +69,7 @@ async def update_metadata(conn: asyncpg.Connection, source_id: UUID, version: in
 async def tombstone_source(conn: asyncpg.Connection, source_id: UUID, chatbot_id: UUID, version: int) -> None:
     """Delete the source's chunks and keep a versioned tombstone, in the caller's transaction."""
     await conn.execute("DELETE FROM chunks WHERE source_id = $1", source_id)
+    await conn.execute("DELETE FROM chunk_staging WHERE source_id = $1", source_id)
     await conn.execute("DELETE FROM source_status_outbox WHERE source_id = $1", source_id)
     await conn.execute(
         """
@@ -87,7 +88,7 @@ async def tombstone_source(conn: asyncpg.Connection, source_id: UUID, chatbot_id
 async def list_sources(conn: asyncpg.Connection, chatbot_id: UUID) -> list[asyncpg.Record]:
     return await conn.fetch(
         """
-        SELECT id, version, kind, name, state, chunk_count, error, indexed_version, indexed_at
+        SELECT id, version, kind, name, state, chunk_count, error, indexed_version, indexed_at, chunks_done, chunks_total
         FROM sources WHERE chatbot_id = $1 AND NOT deleted ORDER BY created_at, id
         """,
         chatbot_id,

@@ -24,7 +24,7 @@ from app.config import Settings
 from app.errors import Conflict, Unprocessable
 from app.ingestion import callbacks, queue
 from app.sources import repository
-from app.sources.schemas import SourceAccepted, SourcePut, SourceStatus
+from app.sources.schemas import Progress, SourceAccepted, SourcePut, SourceStatus
 
 INLINE_DECODE_BYTES = 256 * 1024  # larger documents are decoded off the event loop
 
@@ -184,6 +184,9 @@ async def list_sources(conn: asyncpg.Connection, chatbot_id: UUID) -> list[Sourc
             error=r["error"],
             indexed_version=r["indexed_version"],
             indexed_at=r["indexed_at"],
+            progress=Progress(done=r["chunks_done"], total=r["chunks_total"])
+            if r["state"] == "processing" and r["chunks_total"] is not None
+            else None,
         )
         for r in rows
     ]

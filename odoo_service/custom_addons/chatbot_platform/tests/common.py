@@ -38,7 +38,8 @@ class EngineServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 try:
-                    webhooks.verify(server.secret_getter(), self.headers, body)
+                    envelope = webhooks.request_envelope(self.command, self.path, body)
+                    webhooks.verify(server.secret_getter(), self.headers, envelope)
                     signed = True
                 except (webhooks.WebhookVerificationError, ValueError):
                     signed = False
