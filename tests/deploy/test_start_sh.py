@@ -344,7 +344,7 @@ def _default_signals() -> None:
 
 def _start_local(sandbox: Sandbox, port: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        ["bash", str(sandbox.repo / "start.sh")],
+        ["bash", str(sandbox.repo / "start.sh"), "--no-demo"],
         cwd=sandbox.repo,
         env={**sandbox.env, "PORT": str(port), "FAKE_DOCKER_INFO_RC": "1"},
         stdout=subprocess.PIPE,
