@@ -343,6 +343,8 @@ run_local() {
     check_port_free "$port" PORT
     if [ -n "${ODOO_SRC:-}" ]; then
         with_odoo=1
+        "$ROOT/odoo_service/install_local.sh" --check ||
+            die "ODOO_SRC must name an Odoo 18 source tree (or unset it to run the engine alone)"
         check_port_free "$odoo_port" ODOO_PORT
         [ "$odoo_port" != "$port" ] || die "PORT and ODOO_PORT must differ"
     fi
@@ -407,7 +409,8 @@ run_local() {
     fi
 
     if [ "$DEMO" = 1 ]; then
-        local key state_file="$state_dir/demo.json"
+        local key state_file="$state_dir/demo-engine.json"
+        [ "$with_odoo" = 0 ] || state_file="$state_dir/demo-odoo.json"
         [ -f "$state_file" ] || say "Creating the Demo chatbot from docs/*.md$([ "$with_odoo" = 1 ] && printf ' in Odoo')..."
         if [ "$with_odoo" = 1 ]; then
             key="$("$python" "$ROOT/odoo_service/local/demo.py" odoo "$state_file" "$odoo_url" odoo admin "$ODOO_USER_PASSWORD")" || key=""

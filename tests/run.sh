@@ -57,6 +57,8 @@ step "ruff"
 odoo_cmd="${ODOO_BIN:-}"
 if [ -n "${ODOO_SRC:-}" ]; then
   step "Odoo 18 from ODOO_SRC=$ODOO_SRC (odoo_service/install_local.sh)"
+  # a wrong ODOO_SRC is one line and an immediate stop, not a long run that fails at the end
+  odoo_service/install_local.sh --check || { echo "tests/run.sh: fix ODOO_SRC (or unset it to skip the Odoo tests)" >&2; exit 2; }
   install_log="$(mktemp)"
   if odoo_service/install_local.sh 2>&1 | tee "$install_log"; then
     odoo_cmd="$(tail -n 1 "$install_log")"

@@ -294,7 +294,7 @@ def test_local_mode_without_odoo_serves_the_demo_through_the_signed_api(local_en
     keys = re.findall(rf"{re.escape(engine)}/demo\?key=(cbp_pk_[A-Za-z0-9]+)", output)
     assert len(keys) == 1, output
 
-    demo = json.loads((state / "demo.json").read_text())
+    demo = json.loads((state / "demo-engine.json").read_text())
     assert demo["via"] == "engine" and demo["key"] == keys[0]
     secret = env_value(repo / ".env", "WEBHOOK_SECRET")
     sources = httpx.get(
