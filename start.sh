@@ -287,8 +287,9 @@ setup_odoo() {
     fi
     [ -n "$ODOO_USER_PASSWORD" ] && [ "$ODOO_USER_PASSWORD" != change-me ] ||
         die "ODOO_ADMIN_USER_PASSWORD in $ENV_FILE is empty or change-me; set a password there"
-    pg="$("$python" "$ROOT/odoo_service/local/pg.py" role "$state_dir/pgdata" odoo "$db_password")" ||
-        die "could not prepare role odoo in the embedded PostgreSQL ($state_dir/pgdata)"
+    pg="$("$python" "$ROOT/odoo_service/local/pg.py" role "$state_dir/pgdata" odoo "$db_password" \
+        "$ENGINE_PID" "${START_TIMEOUT:-600}")" ||
+        die "could not prepare role odoo in the engine's embedded PostgreSQL ($state_dir/pgdata); see the engine's log above"
     read -r host port bindir <<<"$pg"
 
     local odoo_dir="$state_dir/odoo"
@@ -387,15 +388,16 @@ run_local() {
 
     local deadline
     deadline=$((SECONDS + ${START_TIMEOUT:-600}))
-    wait_http "$base/readyz" "$ENGINE_PID" "the engine" "$deadline"
-
     if [ "$with_odoo" = 1 ]; then
+        # Odoo needs only the database, which the engine starts before it loads its model: Odoo's
+        # install (first start) and start-up overlap the engine's.
         setup_odoo "$python" "$state_dir" "$odoo_port" "$base"
         say "Starting Odoo on $odoo_url (log: $ODOO_LOG)..."
         "${ODOO_CMD[@]}" -c "$ODOO_CONF" &
         ODOO_PID=$!
-        wait_http "$odoo_url/web/health" "$ODOO_PID" "Odoo" "$deadline" "$ODOO_LOG"
     fi
+    wait_http "$base/readyz" "$ENGINE_PID" "the engine" "$deadline"
+    [ "$with_odoo" = 0 ] || wait_http "$odoo_url/web/health" "$ODOO_PID" "Odoo" "$deadline" "$ODOO_LOG"
 
     say ""
     say "The platform is up:"

@@ -1,7 +1,8 @@
 """PostgreSQL for Odoo outside Docker, from the engine's `pgserver` wheel (run with the engine's .venv).
 
-  python odoo_service/local/pg.py role PGDATA ROLE PASSWORD
-      Join the server running on PGDATA (local mode: the engine's embedded PostgreSQL), make sure
+  python odoo_service/local/pg.py role PGDATA ROLE PASSWORD [OWNER_PID [TIMEOUT]]
+      Join the server running on PGDATA (local mode: the engine's embedded PostgreSQL; with
+      OWNER_PID, first wait until the server that process starts is ready, failing if it exits), make sure
       ROLE exists (LOGIN CREATEDB, never superuser, so Odoo creates and owns its own database) and
       print `HOST PORT BINDIR`: the Unix socket directory, the port and the client tools' directory.
 
@@ -23,6 +24,7 @@ import shlex
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -60,9 +62,33 @@ def ensure_role(server, role: str, password: str) -> None:
     )
 
 
-def cmd_role(pgdata: str, role: str, password: str) -> None:
+def _wait_running(path: Path, owner_pid: int, timeout: float) -> None:
+    """Wait until the server that OWNER_PID (the engine) starts on PATH accepts connections."""
+    from pgserver.utils import PostmasterInfo
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            info = PostmasterInfo.read_from_pgdata(path) if (path / "PG_VERSION").exists() else None
+        except (OSError, ValueError, IndexError, AssertionError):  # postmaster.pid partly written, or initdb
+            info = None
+        if info is not None and info.is_running() and info.status == "ready":
+            return
+        try:
+            os.kill(owner_pid, 0)
+        except ProcessLookupError:
+            raise SystemExit(f"pg.py: process {owner_pid} exited before PostgreSQL in {path} was ready") from None
+        if time.monotonic() > deadline:
+            raise SystemExit(f"pg.py: PostgreSQL in {path} was not ready after {timeout:.0f}s")
+        time.sleep(0.2)
+
+
+def cmd_role(pgdata: str, role: str, password: str, owner_pid: str = "", timeout: str = "600") -> None:
     path = Path(pgdata).expanduser().resolve()
-    if not (path / "PG_VERSION").exists():
+    if owner_pid:
+        # started next to the engine: join its server once it runs, never start one ourselves
+        _wait_running(path, int(owner_pid), float(timeout))
+    elif not (path / "PG_VERSION").exists():
         raise SystemExit(f"pg.py: no PostgreSQL data directory at {path}")
     server = _server(path, "stop")  # joins the running server; the engine's handle keeps it up
     ensure_role(server, role, password)
@@ -99,7 +125,7 @@ def cmd_serve(directory: str, role: str, password: str, env_file: str) -> None:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) == 4 and argv[0] == "role":
+    if len(argv) in (4, 5, 6) and argv[0] == "role":
         cmd_role(*argv[1:])
     elif len(argv) == 5 and argv[0] == "serve":
         cmd_serve(*argv[1:])
