@@ -42,12 +42,16 @@ READY_MARKER = "Press Ctrl-C to stop."
 
 def repo_copy(dest: Path) -> Path:
     """The repository's files as a clean clone has them (tracked and new, not ignored ones)."""
-    listed = subprocess.run(
+    listing = subprocess.run(
         ["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         capture_output=True,
-        check=True,
-    ).stdout.split(b"\0")
-    for name in filter(None, (item.decode() for item in listed)):
+        check=False,
+    )
+    if listing.returncode != 0:  # not a git checkout (e.g. an unpacked archive): everything but state
+        ignore = shutil.ignore_patterns(".git", ".venv*", ".env", "__pycache__", "*.pyc")
+        shutil.copytree(REPO, dest, ignore=ignore, symlinks=True)
+        return dest
+    for name in filter(None, (item.decode() for item in listing.stdout.split(b"\0"))):
         source = REPO / name
         if source.is_file():
             target = dest / name
