@@ -17,6 +17,7 @@ line. Exit 1 with a one-line reason when a document fails or the wait times out.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -127,21 +128,29 @@ def seed_odoo(state_file: Path, url: str, db: str, login: str, password: str, ti
                 "widget_suggestions": SUGGESTIONS,
             },
         )
-        odoo.call(
-            "chatbot.document",
-            "create",
-            [
-                {"chatbot_id": bot_id, "filename": path.name, "datas": base64.b64encode(path.read_bytes()).decode()}
-                for path in sample_documents()
-            ],
-        )
-        wizard = odoo.call(
-            "chatbot.api.key.wizard", "create", {"chatbot_id": bot_id, "name": "Demo widget", "kind": "publishable"}
-        )
-        key = odoo.call("chatbot.api.key.wizard", "action_generate", [wizard])["context"]["default_plain_key"]
-        bot_uuid = odoo.call("chatbot.chatbot", "read", [bot_id], ["uuid"])[0]["uuid"]
-        state = {"via": "odoo", "chatbot_id": bot_id, "chatbot_uuid": bot_uuid, "key": key}
-        save_state(state_file, state)
+        try:
+            odoo.call(
+                "chatbot.document",
+                "create",
+                [
+                    {"chatbot_id": bot_id, "filename": p.name, "datas": base64.b64encode(p.read_bytes()).decode()}
+                    for p in sample_documents()
+                ],
+            )
+            wizard = odoo.call(
+                "chatbot.api.key.wizard",
+                "create",
+                {"chatbot_id": bot_id, "name": "Demo widget", "kind": "publishable"},
+            )
+            key = odoo.call("chatbot.api.key.wizard", "action_generate", [wizard])["context"]["default_plain_key"]
+            bot_uuid = odoo.call("chatbot.chatbot", "read", [bot_id], ["uuid"])[0]["uuid"]
+            state = {"via": "odoo", "chatbot_id": bot_id, "chatbot_uuid": bot_uuid, "key": key}
+            save_state(state_file, state)
+        except (DemoError, OSError, KeyboardInterrupt):
+            # no half demo: without its state file the next start would create a second one
+            with contextlib.suppress(DemoError):  # the original error is the one to report
+                odoo.call("chatbot.chatbot", "unlink", [bot_id])
+            raise
     bot_id = state["chatbot_id"]
 
     def states():
@@ -226,19 +235,25 @@ def seed_engine(state_file: Path, url: str, secret: str, timeout: float) -> str:
                 widget_suggestions=SUGGESTIONS,
             ),
         )
-        for offset, path in enumerate(sample_documents(), start=1):
-            raw = path.read_bytes()
-            body = payloads.document_payload(
-                version=version + offset,
-                name=path.name,
-                filename=path.name,
-                mimetype="text/markdown",
-                sha256=hashlib.sha256(raw).hexdigest(),
-            )
-            body["document"]["content_base64"] = base64.b64encode(raw).decode()
-            engine.send("PUT", f"/internal/v1/chatbots/{bot_uuid}/sources/{uuid.uuid4()}", body)
-        state = {"via": "engine", "chatbot_uuid": bot_uuid, "key": key}
-        save_state(state_file, state)
+        try:
+            for offset, path in enumerate(sample_documents(), start=1):
+                raw = path.read_bytes()
+                body = payloads.document_payload(
+                    version=version + offset,
+                    name=path.name,
+                    filename=path.name,
+                    mimetype="text/markdown",
+                    sha256=hashlib.sha256(raw).hexdigest(),
+                )
+                body["document"]["content_base64"] = base64.b64encode(raw).decode()
+                engine.send("PUT", f"/internal/v1/chatbots/{bot_uuid}/sources/{uuid.uuid4()}", body)
+            state = {"via": "engine", "chatbot_uuid": bot_uuid, "key": key}
+            save_state(state_file, state)
+        except (DemoError, OSError, KeyboardInterrupt):
+            # no half demo: the chatbot and what it got so far go, as Odoo's delete would do it
+            with contextlib.suppress(DemoError):  # the original error is the one to report
+                engine.send("DELETE", f"/internal/v1/chatbots/{bot_uuid}", payloads.delete_payload(version + 10_000))
+            raise
 
     def states():
         items = engine.send("GET", f"/internal/v1/chatbots/{state['chatbot_uuid']}/sources") or []
@@ -261,6 +276,8 @@ def main(argv: list[str]) -> int:
     except DemoError as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C while waiting: start.sh is stopping everything
+        return 130
     print(key)
     return 0
 
