@@ -330,11 +330,17 @@ CONF
         "SELECT state FROM ir_module_module WHERE name = 'chatbot_platform'" 2>/dev/null || true)"
     if [ "$installed" != installed ]; then
         say "First start of Odoo: creating database odoo and installing chatbot_platform (a minute or two)..."
+        rm -f "$odoo_dir/admin-password-set"
         "${ODOO_CMD[@]}" -c "$ODOO_CONF" -i chatbot_platform --stop-after-init --no-http ||
             die "installing chatbot_platform into Odoo failed; see $ODOO_LOG"
+    fi
+    # Until this has succeeded once for this database, its `admin` still has the password `admin`:
+    # Odoo is not started before (an interrupted first start repeats this step, not the install).
+    if [ ! -f "$odoo_dir/admin-password-set" ]; then
         ODOO_ADMIN_USER_PASSWORD="$ODOO_USER_PASSWORD" "${ODOO_CMD[@]}" shell -c "$ODOO_CONF" --no-http \
             <"$ROOT/odoo_service/local/set_admin_password.py" ||
             die "could not set the Odoo admin password; see $ODOO_LOG"
+        : >"$odoo_dir/admin-password-set"
     fi
 }
 
