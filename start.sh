@@ -178,6 +178,7 @@ run_docker() {
 
 ENGINE_PID=""
 ODOO_PID=""
+PGDATA_DIR=""
 DEMO=1
 
 # TERM a child, wait for it (a watchdog escalates to SIGKILL after 30 s).
@@ -208,6 +209,10 @@ stop_local() {
     ODOO_PID=""
     stop_child "$ENGINE_PID" "the engine (and its embedded PostgreSQL)"
     ENGINE_PID=""
+    # The engine stops its database; should it have been killed first, stop the database here.
+    if [ -n "$PGDATA_DIR" ] && [ -x "$VENV/bin/python" ]; then
+        "$VENV/bin/python" "$ROOT/odoo_service/local/pg.py" stop "$PGDATA_DIR" || true
+    fi
 }
 
 check_python() {
@@ -378,6 +383,7 @@ run_local() {
     mkdir -p "$state_dir" || die "cannot create STATE_DIR $state_dir"
     state_dir="$(cd "$state_dir" && pwd)"
 
+    [ "$with_odoo" = 0 ] || PGDATA_DIR="$state_dir/pgdata"
     trap 'stop_local; exit 130' INT
     trap 'stop_local; exit 143' TERM
     trap 'stop_local' EXIT

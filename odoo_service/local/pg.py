@@ -6,6 +6,9 @@
       ROLE exists (LOGIN CREATEDB, never superuser, so Odoo creates and owns its own database) and
       print `HOST PORT BINDIR`: the Unix socket directory, the port and the client tools' directory.
 
+  python odoo_service/local/pg.py stop PGDATA [TIMEOUT]
+      Stop the server on PGDATA if it still runs (start.sh --local, after the engine has exited).
+
   python odoo_service/local/pg.py serve DIR ROLE PASSWORD ENV_FILE
       A throw-away server for the tests: start one in DIR, create ROLE, write ODOO_DB_HOST,
       ODOO_DB_PORT, ODOO_DB_USER, ODOO_DB_PASSWORD and PG_BIN as shell assignments to ENV_FILE,
@@ -96,6 +99,32 @@ def cmd_role(pgdata: str, role: str, password: str, owner_pid: str = "", timeout
     print(host, port, _bindir())
 
 
+def cmd_stop(pgdata: str, timeout: str = "30") -> None:
+    """Stop the server on PGDATA if one still runs (fast shutdown, then immediate), e.g. after
+    its owner was killed before it could stop it: local mode leaves no PostgreSQL behind."""
+    from pgserver.utils import PostmasterInfo
+
+    path = Path(pgdata).expanduser().resolve()
+    try:
+        info = PostmasterInfo.read_from_pgdata(path)
+    except (OSError, ValueError, IndexError, AssertionError):
+        info = None
+    if info is None or not info.is_running():
+        return
+    print(f"pg.py: PostgreSQL in {path} was still running; stopping it", file=sys.stderr)
+    for signum, wait in ((signal.SIGINT, float(timeout)), (signal.SIGQUIT, 10.0)):
+        try:
+            os.kill(info.pid, signum)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not info.is_running():
+                return
+            time.sleep(0.2)
+    raise SystemExit(f"pg.py: PostgreSQL (pid {info.pid}) in {path} did not stop")
+
+
 def cmd_serve(directory: str, role: str, password: str, env_file: str) -> None:
     root = Path(directory).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -127,6 +156,8 @@ def cmd_serve(directory: str, role: str, password: str, env_file: str) -> None:
 def main(argv: list[str]) -> None:
     if len(argv) in (4, 5, 6) and argv[0] == "role":
         cmd_role(*argv[1:])
+    elif len(argv) in (2, 3) and argv[0] == "stop":
+        cmd_stop(*argv[1:])
     elif len(argv) == 5 and argv[0] == "serve":
         cmd_serve(*argv[1:])
     else:
