@@ -2,7 +2,8 @@
 # One command to a running platform.
 #
 #   ./start.sh            Docker Compose when a Docker engine answers (`docker info`), else local mode
-#   ./start.sh --local    the engine alone, without Docker: .venv + embedded PostgreSQL
+#   ./start.sh --local    without Docker: the engine (.venv + embedded PostgreSQL), and Odoo 18 on the
+#                         same PostgreSQL when ODOO_SRC names an Odoo 18 source tree; a ready demo
 #   ./start.sh --help
 #
 # Both modes first create .env from .env.example with fresh secrets (never overwriting one).
@@ -15,7 +16,7 @@ ENV_EXAMPLE="$ROOT/.env.example"
 
 usage() {
     cat <<'USAGE'
-Usage: ./start.sh [--local | --docker] [--help]
+Usage: ./start.sh [--local | --docker] [--no-demo] [--help]
 
 Starts the chatbot platform.
 
@@ -23,7 +24,12 @@ Starts the chatbot platform.
   --docker     Docker Compose only; fail if no Docker engine answers.
   --local      Local mode: no Docker. Installs the engine into .venv (fastapi_service/install.sh),
                runs it on 127.0.0.1:$PORT with an embedded PostgreSQL, and stops it on Ctrl-C.
-               Odoo is not started in local mode.
+               With ODOO_SRC (an Odoo 18 source tree) also builds .venv-odoo
+               (odoo_service/install_local.sh) and runs Odoo on 127.0.0.1:$ODOO_PORT against the
+               same PostgreSQL (database and role `odoo`), chatbot_platform installed and wired to
+               the engine; the `admin` password is ODOO_ADMIN_USER_PASSWORD in .env.
+  --no-demo    Local mode: do not create the "Demo" chatbot (docs/*.md + a publishable key) on the
+               first start.
   -h, --help   Show this help.
 
 On first run .env is created from .env.example with freshly generated secrets; an existing .env
@@ -31,6 +37,11 @@ is never overwritten.
 
 Environment:
   PORT                 local mode: engine port on 127.0.0.1 (default 8000)
+  ODOO_SRC             local mode: Odoo 18 source tree; unset = the engine alone
+  ODOO_PORT            local mode: Odoo port on 127.0.0.1 (default 8069)
+  ODOO_VENV            local mode: Odoo's virtualenv (default <repo>/.venv-odoo)
+  STATE_DIR            local mode: data (PostgreSQL, Odoo's files, the demo key); default
+                       $XDG_DATA_HOME/chatbot-platform, or STATE_DIR in .env
   VENV                 local mode: virtualenv path (default <repo>/.venv), passed to install.sh
   START_TIMEOUT        seconds to wait for the services to become healthy
                        (default 900 with Docker, 600 in local mode)
@@ -174,21 +185,42 @@ run_docker() {
 # --- Local mode ---------------------------------------------------------------------------------
 
 ENGINE_PID=""
+ODOO_PID=""
+PGDATA_DIR=""
+DEMO=1
 
-stop_engine() {
+# TERM a child, wait for it (a watchdog escalates to SIGKILL after 30 s).
+stop_child() {
+    local pid="$1" what="$2"
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+    say "Stopping $what..."
+    kill -TERM "$pid" 2>/dev/null || true
+    # `wait` returns the moment the child exits (polling `kill -0` would also see an exited but
+    # not yet reaped child as alive).
+    # (its own `sleep` is killed with it, so that no process outlives start.sh)
+    (
+        trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+        sleep 30 &
+        nap=$!
+        wait "$nap" && kill -KILL "$pid"
+    ) </dev/null >/dev/null 2>&1 &
+    local watchdog=$!
+    wait "$pid" 2>/dev/null || true
+    kill "$watchdog" 2>/dev/null || true
+    wait "$watchdog" 2>/dev/null || true
+}
+
+# Odoo first (it uses the engine's PostgreSQL), then the engine, which stops the database.
+stop_local() {
     trap - INT TERM EXIT
-    if [ -n "$ENGINE_PID" ] && kill -0 "$ENGINE_PID" 2>/dev/null; then
-        say "Stopping the engine (and its embedded PostgreSQL)..."
-        kill -TERM "$ENGINE_PID" 2>/dev/null || true
-        # `wait` returns the moment the engine exits (polling `kill -0` would also see an exited
-        # but not yet reaped engine as alive); a watchdog escalates to SIGKILL after 30 s.
-        ( sleep 30 && kill -KILL "$ENGINE_PID" ) </dev/null >/dev/null 2>&1 &
-        local watchdog=$!
-        wait "$ENGINE_PID" 2>/dev/null || true
-        kill "$watchdog" 2>/dev/null || true
-        wait "$watchdog" 2>/dev/null || true
-    fi
+    stop_child "$ODOO_PID" "Odoo"
+    ODOO_PID=""
+    stop_child "$ENGINE_PID" "the engine (and its embedded PostgreSQL)"
     ENGINE_PID=""
+    # The engine stops its database; should it have been killed first, stop the database here.
+    if [ -n "$PGDATA_DIR" ] && [ -x "$VENV/bin/python" ]; then
+        "$VENV/bin/python" "$ROOT/odoo_service/local/pg.py" stop "$PGDATA_DIR" || true
+    fi
 }
 
 check_python() {
@@ -199,10 +231,10 @@ check_python() {
 }
 
 check_port_free() {
-    local port="$1"
+    local port="$1" name="$2"
     [[ "$port" =~ ^[0-9]+$ ]] && [ "$port" -ge 1 ] && [ "$port" -le 65535 ] ||
-        die "PORT must be a number from 1 to 65535, not '$port'"
-    python3 - "$port" <<'PY' || die "port $port on 127.0.0.1 is already in use; stop what holds it or pick another one, e.g. PORT=8001 ./start.sh --local"
+        die "$name must be a number from 1 to 65535, not '$port'"
+    python3 - "$port" <<'PY' || die "port $port on 127.0.0.1 is already in use; stop what holds it or pick another one, e.g. $name=$((port + 1)) ./start.sh --local"
 import socket, sys
 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
@@ -227,11 +259,119 @@ except Exception:
 PY
 }
 
+# Wait until URL answers 200 while PID lives; WHAT names it in errors.
+wait_http() {
+    local url="$1" pid="$2" what="$3" deadline="$4" rc
+    until http_ok "$url"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            rc=0
+            wait "$pid" || rc=$?
+            die "$what exited (code $rc) before it was ready; see its log${5:+ ($5)}"
+        fi
+        [ "$SECONDS" -lt "$deadline" ] || die "$what was not ready after ${START_TIMEOUT:-600}s ($url)"
+        sleep 1
+    done
+}
+
+# Odoo 18 from ODOO_SRC: installs .venv-odoo, sets ODOO_CMD (array) and ODOO_SRC_DIR.
+prepare_odoo() {
+    local out rc=0
+    say "Installing Odoo 18 from $ODOO_SRC into ${ODOO_VENV:-$ROOT/.venv-odoo} (first run: a few minutes)..."
+    out="$("$ROOT/odoo_service/install_local.sh")" || rc=$?
+    [ "$rc" -eq 0 ] || die "installing Odoo from ODOO_SRC failed (exit $rc); see the install_local message above"
+    read -r -a ODOO_CMD <<<"$(printf '%s\n' "$out" | tail -n 1)"
+    ODOO_SRC_DIR="$(cd "$ODOO_SRC" && pwd)"
+}
+
+# Joins the engine's PostgreSQL, ensures role `odoo`, writes Odoo's config; first start installs
+# chatbot_platform and sets the admin password.
+setup_odoo() {
+    local python="$1" state_dir="$2" odoo_port="$3" engine_url="$4"
+    local db_password pg host port bindir
+    db_password="$(setting ODOO_DB_PASSWORD "")"
+    [ -n "$db_password" ] && [ "$db_password" != change-me ] || die "ODOO_DB_PASSWORD is not set in $ENV_FILE"
+    ODOO_USER_PASSWORD="$(setting ODOO_ADMIN_USER_PASSWORD "")"
+    if [ -z "$ODOO_USER_PASSWORD" ] && ! grep -q '^ODOO_ADMIN_USER_PASSWORD=' "$ENV_FILE"; then
+        # a .env made before this setting existed: add it (nothing else in .env changes)
+        ODOO_USER_PASSWORD="$(generate_secret urlsafe)"
+        printf 'ODOO_ADMIN_USER_PASSWORD=%s\n' "$ODOO_USER_PASSWORD" >>"$ENV_FILE" ||
+            die "could not add ODOO_ADMIN_USER_PASSWORD to $ENV_FILE"
+        say "Added a fresh ODOO_ADMIN_USER_PASSWORD (the Odoo admin password) to $ENV_FILE."
+    fi
+    [ -n "$ODOO_USER_PASSWORD" ] && [ "$ODOO_USER_PASSWORD" != change-me ] ||
+        die "ODOO_ADMIN_USER_PASSWORD in $ENV_FILE is empty or change-me; set a password there"
+    pg="$("$python" "$ROOT/odoo_service/local/pg.py" role "$state_dir/pgdata" odoo "$db_password" \
+        "$ENGINE_PID" "${START_TIMEOUT:-600}")" ||
+        die "could not prepare role odoo in the engine's embedded PostgreSQL ($state_dir/pgdata); see the engine's log above"
+    read -r host port bindir <<<"$pg"
+
+    local odoo_dir="$state_dir/odoo"
+    mkdir -p "$odoo_dir"
+    ODOO_CONF="$odoo_dir/odoo.conf"
+    ODOO_LOG="$odoo_dir/odoo.log"
+    (
+        umask 077
+        cat >"$ODOO_CONF" <<CONF
+; written by start.sh --local on every start; edit start.sh or .env instead
+[options]
+db_host = $host
+db_port = $port
+db_user = odoo
+db_password = $db_password
+db_name = odoo
+dbfilter = ^odoo\$
+list_db = False
+admin_passwd = $(setting ODOO_ADMIN_PASSWORD "")
+addons_path = $ODOO_SRC_DIR/odoo/addons,$ROOT/odoo_service/custom_addons
+data_dir = $odoo_dir/data
+http_interface = 127.0.0.1
+http_port = $odoo_port
+workers = 0
+max_cron_threads = 1
+without_demo = all
+proxy_mode = False
+logfile = $ODOO_LOG
+CONF
+    )
+    # Odoo's environment: the addon reads the engine's URLs and the shared secret from it.
+    WEBHOOK_SECRET="$(setting WEBHOOK_SECRET "")"
+    export PYTHONPATH="$ODOO_SRC_DIR${PYTHONPATH:+:$PYTHONPATH}"
+    export ENGINE_URL="$engine_url" ENGINE_PUBLIC_URL="$engine_url" WEBHOOK_SECRET
+
+    local installed
+    installed="$(PGPASSWORD="$db_password" "$bindir/psql" -h "$host" -p "$port" -U odoo -d odoo -Atqc \
+        "SELECT state FROM ir_module_module WHERE name = 'chatbot_platform'" 2>/dev/null || true)"
+    if [ "$installed" != installed ]; then
+        say "First start of Odoo: creating database odoo and installing chatbot_platform (a minute or two)..."
+        rm -f "$odoo_dir/admin-password-set"
+        "${ODOO_CMD[@]}" -c "$ODOO_CONF" -i chatbot_platform --stop-after-init --no-http ||
+            die "installing chatbot_platform into Odoo failed; see $ODOO_LOG"
+    fi
+    # Until this has succeeded once for this database, its `admin` still has the password `admin`:
+    # Odoo is not started before (an interrupted first start repeats this step, not the install).
+    if [ ! -f "$odoo_dir/admin-password-set" ]; then
+        ODOO_ADMIN_USER_PASSWORD="$ODOO_USER_PASSWORD" "${ODOO_CMD[@]}" shell -c "$ODOO_CONF" --no-http \
+            <"$ROOT/odoo_service/local/set_admin_password.py" ||
+            die "could not set the Odoo admin password; see $ODOO_LOG"
+        : >"$odoo_dir/admin-password-set"
+    fi
+}
+
 run_local() {
     check_python
-    local port="${PORT:-8000}"
-    check_port_free "$port"
+    local port="${PORT:-8000}" odoo_port="${ODOO_PORT:-8069}" with_odoo=0
+    check_port_free "$port" PORT
+    if [ -n "${ODOO_SRC:-}" ]; then
+        with_odoo=1
+        "$ROOT/odoo_service/install_local.sh" --check ||
+            die "ODOO_SRC must name an Odoo 18 source tree (or unset it to run the engine alone)"
+        check_port_free "$odoo_port" ODOO_PORT
+        [ "$odoo_port" != "$port" ] || die "PORT and ODOO_PORT must differ"
+    fi
     ensure_env_file
+    if [ "$with_odoo" = 1 ] && [ -n "$(setting DATABASE_URL "")" ]; then
+        die "local mode with Odoo runs both on the embedded PostgreSQL; unset DATABASE_URL (or unset ODOO_SRC)"
+    fi
 
     export VENV="${VENV:-$ROOT/.venv}"
     local install_cmd="${CHATBOT_INSTALL_CMD:-$ROOT/fastapi_service/install.sh}"
@@ -244,41 +384,79 @@ run_local() {
     fi
     local python="$VENV/bin/python"
     [ -x "$python" ] || die "the installer finished but $python does not exist"
+    [ "$with_odoo" = 0 ] || prepare_odoo
 
-    trap 'stop_engine; exit 130' INT
-    trap 'stop_engine; exit 143' TERM
-    trap 'stop_engine' EXIT
+    local state_dir
+    state_dir="$(setting STATE_DIR "${XDG_DATA_HOME:-$HOME/.local/share}/chatbot-platform")"
+    mkdir -p "$state_dir" || die "cannot create STATE_DIR $state_dir"
+    state_dir="$(cd "$state_dir" && pwd)"
+
+    [ "$with_odoo" = 0 ] || PGDATA_DIR="$state_dir/pgdata"
+    trap 'stop_local; exit 130' INT
+    trap 'stop_local; exit 143' TERM
+    trap 'stop_local' EXIT
 
     cd "$ROOT"
-    say "Starting the engine on http://127.0.0.1:$port (embedded PostgreSQL unless DATABASE_URL is set)..."
-    HOST=127.0.0.1 PORT="$port" ENVIRONMENT=local \
+    local base="http://127.0.0.1:$port" odoo_url="http://127.0.0.1:$odoo_port"
+    local odoo_env=()
+    [ "$with_odoo" = 0 ] || odoo_env=(ODOO_URL="$odoo_url")
+    say "Starting the engine on $base (embedded PostgreSQL in $state_dir unless DATABASE_URL is set)..."
+    env HOST=127.0.0.1 PORT="$port" ENVIRONMENT=local STATE_DIR="$state_dir" "${odoo_env[@]}" \
         PYTHONPATH="$ROOT/fastapi_service${PYTHONPATH:+:$PYTHONPATH}" \
         "$python" -m app &
     ENGINE_PID=$!
 
-    local timeout deadline base="http://127.0.0.1:$port"
-    timeout="${START_TIMEOUT:-600}"
-    deadline=$((SECONDS + timeout))
-    until http_ok "$base/readyz"; do
-        if ! kill -0 "$ENGINE_PID" 2>/dev/null; then
-            rc=0
-            wait "$ENGINE_PID" || rc=$?
-            ENGINE_PID=""
-            die "the engine exited (code $rc) before it was ready; see its log above"
-        fi
-        [ "$SECONDS" -lt "$deadline" ] || die "the engine was not ready after ${timeout}s ($base/readyz)"
-        sleep 1
-    done
+    local deadline
+    deadline=$((SECONDS + ${START_TIMEOUT:-600}))
+    if [ "$with_odoo" = 1 ]; then
+        # Odoo needs only the database, which the engine starts before it loads its model: Odoo's
+        # install (first start) and start-up overlap the engine's.
+        setup_odoo "$python" "$state_dir" "$odoo_port" "$base"
+        say "Starting Odoo on $odoo_url (log: $ODOO_LOG)..."
+        "${ODOO_CMD[@]}" -c "$ODOO_CONF" &
+        ODOO_PID=$!
+    fi
+    wait_http "$base/readyz" "$ENGINE_PID" "the engine" "$deadline"
+    [ "$with_odoo" = 0 ] || wait_http "$odoo_url/web/health" "$ODOO_PID" "Odoo" "$deadline" "$ODOO_LOG"
 
     say ""
-    say "The engine is ready:"
+    say "The platform is up:"
+    if [ "$with_odoo" = 1 ]; then
+        say "  Odoo      $odoo_url/web   (user admin, password $ODOO_USER_PASSWORD: ODOO_ADMIN_USER_PASSWORD in .env)"
+    fi
     say "  API docs  $base/docs"
     say "  Demo      $base/demo"
-    say "Press Ctrl-C to stop it."
+    if [ "$with_odoo" = 0 ]; then
+        say "Odoo is not running: set ODOO_SRC to an Odoo 18 source tree (git clone -b 18.0 --depth 1 https://github.com/odoo/odoo) for the full platform, or use Docker."
+    fi
+
+    if [ "$DEMO" = 1 ]; then
+        local key state_file="$state_dir/demo-engine.json"
+        [ "$with_odoo" = 0 ] || state_file="$state_dir/demo-odoo.json"
+        [ -f "$state_file" ] || say "Creating the Demo chatbot from docs/*.md$([ "$with_odoo" = 1 ] && printf ' in Odoo')..."
+        if [ "$with_odoo" = 1 ]; then
+            key="$("$python" "$ROOT/odoo_service/local/demo.py" odoo "$state_file" "$odoo_url" odoo admin "$ODOO_USER_PASSWORD")" || key=""
+        else
+            key="$("$python" "$ROOT/odoo_service/local/demo.py" engine "$state_file" "$base" "$(setting WEBHOOK_SECRET "")")" || key=""
+        fi
+        if [ -n "$key" ]; then
+            say "  Demo chatbot ready: $base/demo?key=$key"
+        else
+            say "The demo could not be prepared (see the message above); the platform runs without it."
+        fi
+    fi
+    say "Press Ctrl-C to stop."
+
     rc=0
-    wait "$ENGINE_PID" || rc=$?
-    ENGINE_PID=""
-    trap - INT TERM EXIT
+    if [ -n "$ODOO_PID" ]; then
+        wait -n "$ENGINE_PID" "$ODOO_PID" || rc=$?
+        say "A service exited (code $rc); stopping the others."
+        stop_local
+    else
+        wait "$ENGINE_PID" || rc=$?
+        ENGINE_PID=""
+        trap - INT TERM EXIT
+    fi
     exit "$rc"
 }
 
@@ -290,6 +468,7 @@ main() {
         case "$1" in
         --local) mode=local ;;
         --docker) mode=docker ;;
+        --no-demo) DEMO=0 ;;
         -h | --help)
             usage
             exit 0

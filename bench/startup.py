@@ -29,7 +29,7 @@ def one_run(port: int, state_dir: Path, idle: float) -> tuple[float, float, floa
     env = {**os.environ, "PORT": str(port), "STATE_DIR": str(state_dir), "LOG_LEVEL": "WARNING"}
     started = time.perf_counter()
     proc = subprocess.Popen(
-        ["./start.sh", "--local"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        ["./start.sh", "--local", "--no-demo"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     url = f"http://127.0.0.1:{port}/readyz"
     try:

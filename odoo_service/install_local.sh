@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Create or reuse the virtualenv that runs Odoo 18 from a source tree (local mode and the tests).
-#   ODOO_SRC=/path/to/odoo-18 odoo_service/install_local.sh
+#   ODOO_SRC=/path/to/odoo-18 odoo_service/install_local.sh [--check]
 # ODOO_SRC is an Odoo 18.0 source tree: a `git clone -b 18.0 --depth 1` of odoo/odoo, or any tree
 # with the release layout (`setup/odoo`, `odoo/release.py`, `requirements.txt`). It is only read.
 # Env: ODOO_VENV (default <repo>/.venv-odoo), PYTHON (default python3.11, python3.12, python3).
 # Idempotent: a stamp holding the hash of Odoo's requirements, the addon's and this script skips
 # work that is already done. Prints, as its last line, the command that runs this Odoo.
+# --check only validates ODOO_SRC and the Python (exit 1 with one line on stderr), installs nothing.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -14,6 +15,13 @@ venv="${ODOO_VENV:-$root/.venv-odoo}"
 addon_reqs="$here/requirements-local.txt"
 
 die() { printf 'install_local: %s\n' "$*" >&2; exit 1; }
+
+check_only=0
+case "${1:-}" in
+    "") ;;
+    --check) check_only=1 ;;
+    *) die "unknown option ${1} (usage: ODOO_SRC=/path/to/odoo-18 $0 [--check])" ;;
+esac
 
 src="${ODOO_SRC:-}"
 [ -n "$src" ] || die "set ODOO_SRC to an Odoo 18 source tree (git clone -b 18.0 --depth 1 https://github.com/odoo/odoo)"
@@ -33,6 +41,8 @@ fi
 if [ -z "$python_bin" ] || ! "$python_bin" -c 'import sys; sys.exit(not ((3, 10) <= sys.version_info[:2] <= (3, 12)))' 2>/dev/null; then
     die "Odoo 18 needs Python 3.10 to 3.12 (set PYTHON=/path/to/python3.11)"
 fi
+
+[ "$check_only" = 0 ] || exit 0
 
 if [ ! -x "$venv/bin/python" ]; then
     echo "install_local: creating virtualenv $venv"

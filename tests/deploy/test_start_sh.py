@@ -347,6 +347,42 @@ def test_without_docker_an_engine_that_dies_is_reported(sandbox: Sandbox) -> Non
     assert "the engine exited (code 4)" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("odoo_src", "message"),
+    [("/nonexistent/odoo-18", "ODOO_SRC=/nonexistent/odoo-18 is not a directory"), ("/", "is not an Odoo source tree")],
+)
+def test_local_with_a_wrong_odoo_src_stops_before_anything_starts(
+    sandbox: Sandbox, odoo_src: str, message: str
+) -> None:
+    (sandbox.repo / "odoo_service").mkdir()
+    shutil.copy2(START_SH.parent / "odoo_service" / "install_local.sh", sandbox.repo / "odoo_service")
+    result = sandbox.run("--local", PORT=str(_free_port()), ODOO_PORT=str(_free_port()), ODOO_SRC=odoo_src)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("install_local: ") and message in lines[0], result.stderr
+    assert lines[1] == "start.sh: ODOO_SRC must name an Odoo 18 source tree (or unset it to run the engine alone)"
+    assert not sandbox.install_log.exists()
+    assert sandbox.engine_records() == []
+
+
+def test_local_without_odoo_src_says_how_to_get_the_full_platform(sandbox: Sandbox) -> None:
+    port = _free_port()
+    process = _start_local(sandbox, port)
+    try:
+        output = _read_until(process, "Press Ctrl-C")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 143
+    finally:
+        if process.poll() is None:
+            process.kill()
+    hints = [line for line in output.splitlines() if "ODOO_SRC" in line]
+    assert hints == [
+        "Odoo is not running: set ODOO_SRC to an Odoo 18 source tree (git clone -b 18.0 --depth 1 "
+        "https://github.com/odoo/odoo) for the full platform, or use Docker."
+    ]
+    assert "Demo chatbot" not in output  # --no-demo
+
+
 def _default_signals() -> None:
     # As in a terminal: a suite started in the background of a non-interactive shell inherits
     # SIGINT/SIGQUIT ignored, and bash can neither trap nor reset signals ignored at its start.
@@ -356,7 +392,7 @@ def _default_signals() -> None:
 
 def _start_local(sandbox: Sandbox, port: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        ["bash", str(sandbox.repo / "start.sh")],
+        ["bash", str(sandbox.repo / "start.sh"), "--no-demo"],
         cwd=sandbox.repo,
         env={**sandbox.env, "PORT": str(port), "FAKE_DOCKER_INFO_RC": "1"},
         stdout=subprocess.PIPE,

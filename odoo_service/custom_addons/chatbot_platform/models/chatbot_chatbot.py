@@ -9,8 +9,11 @@ from odoo.exceptions import UserError, ValidationError
 from ..tools import engine_client, payloads
 from .chatbot_sync_mixin import SKIP_SYNC
 
+IPV4 = r"((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 DOMAIN_RE = re.compile(
-    r"^(\*\.)?(localhost|([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?)(:\d{1,5})?$"
+    r"^((\*\.)?(localhost|([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?)|"
+    + IPV4
+    + r")(:\d{1,5})?$"
 )
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 LANGUAGES = [
@@ -121,7 +124,7 @@ class ChatbotChatbot(models.Model):
                     raise ValidationError(
                         self.env._(
                             "Allowed domain %(domain)s is not a valid host name "
-                            "(expected example.com, *.example.com or localhost:8080).",
+                            "(expected example.com, *.example.com, localhost:8080 or 127.0.0.1).",
                             domain=domain,
                         )
                     )

@@ -43,9 +43,15 @@ class TestConstraints(ChatbotCase):
             ("exa mple.com", "not a valid host name"),
             ("-bad.com", "not a valid host name"),
             ("*example.com", "not a valid host name"),
+            ("256.1.1.1", "not a valid host name"),
+            ("*.127.0.0.1", "not a valid host name"),
         ):
             self.assert_invalid(message, lambda bad=bad: self.bot.write({"allowed_domains": bad}))
-        self.bot.write({"allowed_domains": "example.com\n*.example.org\nlocalhost:8069\nShop.Example.co.uk"})
+        self.bot.write(
+            {
+                "allowed_domains": "example.com\n*.example.org\nlocalhost:8069\nShop.Example.co.uk\n127.0.0.1\n10.0.0.2:8000"
+            }
+        )
 
     def test_generation_settings_and_colour(self):
         self.assert_invalid("Temperature", lambda: self.bot.write({"temperature": 2.5}))
