@@ -125,6 +125,7 @@ class Settings(BaseSettings):
     bm25_b: float = Field(0.4, ge=0, le=1)
     hnsw_ef_search: int = Field(100, ge=1, le=1000)
     answer_min_similarity: float = Field(0.3, ge=-1, le=1)  # below: "I don't know" + unanswered
+    extractive_min_score: float = Field(0.47, ge=0, le=1)  # extractive: best sentence below => "I don't know"
     no_answer_message: str = "I don't know: I couldn't find anything about that in the documents I have."
 
     @field_validator("trusted_proxies", mode="before")
