@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-DOMAIN_RE = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(:\d{1,5})?$")
+from app.chatbots.domains import domain_problem
 
 
 class Prompts(BaseModel):
@@ -64,8 +63,9 @@ class ChatbotPut(BaseModel):
         cleaned = []
         for value in values:
             host = value.strip().lower()
-            if not DOMAIN_RE.match(host):
-                raise ValueError(f"not a host name or *.wildcard: {value!r}")
+            problem = domain_problem(host) if len(host) <= 260 else "too long"
+            if problem:
+                raise ValueError(f"{problem}: {value!r}")
             cleaned.append(host)
         return cleaned
 
