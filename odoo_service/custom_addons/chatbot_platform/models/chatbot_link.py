@@ -13,8 +13,8 @@ class ChatbotLink(models.Model):
     _order = "id desc"
 
     url = fields.Char(string="URL", required=True)
-    max_depth = fields.Integer(string="Max depth", default=0, help="0 = only this page.")
-    max_pages = fields.Integer(string="Max pages", default=20)
+    max_depth = fields.Integer(string="Max depth", default=0, help="0 = only this page; at most 3.")
+    max_pages = fields.Integer(string="Max pages", default=20, help="At most 200.")
     refresh_hours = fields.Integer(string="Refresh every (hours)", default=0, help="0 = never refresh.")
 
     _sql_constraints = [
@@ -43,10 +43,14 @@ class ChatbotLink(models.Model):
     @api.constrains("max_depth", "max_pages", "refresh_hours")
     def _check_limits(self):
         for link in self:
-            if not 0 <= link.max_depth <= 5:
-                raise ValidationError(self.env._("Max depth must be between 0 and 5."))
-            if not 1 <= link.max_pages <= 1000:
-                raise ValidationError(self.env._("Max pages must be between 1 and 1000."))
+            if not 0 <= link.max_depth <= payloads.CRAWL_MAX_DEPTH:
+                raise ValidationError(
+                    self.env._("Max depth must be between 0 and %(max)s.", max=payloads.CRAWL_MAX_DEPTH)
+                )
+            if not 1 <= link.max_pages <= payloads.CRAWL_MAX_PAGES:
+                raise ValidationError(
+                    self.env._("Max pages must be between 1 and %(max)s.", max=payloads.CRAWL_MAX_PAGES)
+                )
             if link.refresh_hours and not 1 <= link.refresh_hours <= 24 * 365:
                 raise ValidationError(self.env._("Refresh interval must be 0 (never) or between 1 and 8760 hours."))
 

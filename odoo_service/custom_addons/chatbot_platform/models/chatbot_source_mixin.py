@@ -19,13 +19,16 @@ class ChatbotSourceMixin(models.AbstractModel):
     _description = "Chatbot knowledge source"
     _check_company_auto = True
 
-    name = fields.Char(required=True)
+    # optional in forms: create() fills it from the file name or URL
+    name = fields.Char(help="Defaults to the file name or the URL.")
+    # The company follows the chatbot, so the choice is any chatbot of the user's allowed companies
+    # (check_company would filter on the new record's still-empty company and offer none).
     chatbot_id = fields.Many2one(
         "chatbot.chatbot",
         required=True,
         ondelete="cascade",
         index=True,
-        check_company=True,
+        domain="[('company_id', 'in', allowed_company_ids)]",
     )
     company_id = fields.Many2one(related="chatbot_id.company_id", store=True, index=True)
     state = fields.Selection(SOURCE_STATES, default="queued", required=True, readonly=True, copy=False)
@@ -49,6 +52,7 @@ class ChatbotSourceMixin(models.AbstractModel):
         super()._sync_enqueue_upsert()
         # the engine re-ingests every new version; what Odoo shows waits for its callback
         self.with_context(**{SKIP_SYNC: True}).write({"state": "queued", "error": False})
+        self._bus_notify_status()
 
     @api.model
     def _find_by_uuid(self, source_uuid):
@@ -70,4 +74,8 @@ class ChatbotSourceMixin(models.AbstractModel):
         if state == "ready":
             vals["indexed_at"] = indexed_at or fields.Datetime.now()
         self.with_context(**{SKIP_SYNC: True}).write(vals)
+        self._bus_notify_status()
         return True
+
+    def _bus_status_fields(self):
+        return super()._bus_status_fields() + ["state", "chunk_count", "error", "indexed_at"]
