@@ -83,8 +83,8 @@ class Settings(BaseSettings):
     # TEST ONLY: lets the link fetcher reach loopback/private addresses so tests can crawl a local
     # server. Never set in production: it disables the SSRF address checks (see docs/ingestion.md).
     fetch_allow_private_networks: bool = False
-    crawl_max_depth: int = Field(3, ge=0, le=10)  # hard cap on a link's max_depth
-    crawl_max_pages: int = Field(200, ge=1, le=5000)  # hard cap on a link's max_pages
+    crawl_max_depth: int = Field(3, ge=0, le=10)  # a link asking for a deeper crawl fails with the reason
+    crawl_max_pages: int = Field(200, ge=1, le=5000)  # a link asking for more pages fails with the reason
     crawl_max_sitemap_urls: int = Field(1000, ge=0)
     job_max_attempts: int = Field(5, ge=0, le=50)  # retries of a job failing transiently
     job_retry_base_seconds: int = Field(2, ge=1, le=60)  # backoff: base ** (attempt + 1) seconds
