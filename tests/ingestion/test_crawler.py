@@ -70,6 +70,8 @@ async def test_same_site_crawl_respects_depth_robots_and_the_sitemap(crawler_cli
     fetched = {r.path for r in website.requests}
     assert "/private/secret" not in fetched and "/a/deeper" not in fetched and "/logo.png" not in fetched
     assert "/robots.txt" in fetched
+    # what Odoo shows for the link: 4 pages indexed, /private/secret skipped (robots.txt)
+    assert (row["pages_indexed"], row["pages_skipped"]) == (4, 1)
 
 
 async def test_max_pages_caps_the_crawl(crawler_client, db, website):

@@ -160,6 +160,8 @@ async def extract_pages(ctx: IngestionContext, source: asyncpg.Record) -> list[P
         raise PermanentFailure(str(exc)) from exc
     if crawled.skipped:
         logger.info("crawl skipped pages", extra={"source": str(source["id"]), "skipped": crawled.skipped[:20]})
+    async with ctx.pool.acquire() as conn:
+        await repository.set_crawl_pages(conn, source["id"], len(crawled.pages), len(crawled.skipped))
     if not crawled.pages:
         raise PermanentFailure("no page of the site could be ingested")
     return crawled.pages
@@ -191,6 +193,7 @@ async def commit(
             state="ready",
             chunks=len(chunks),
             indexed_at=row["indexed_at"],
+            pages=repository.crawl_pages(source),
         )
     INGESTED_CHUNKS.inc(len(chunks))
     return "ready"
@@ -212,6 +215,7 @@ async def fail(ctx: IngestionContext, claimed: asyncpg.Record, reason: str, refr
             state="failed",
             chunks=source["chunk_count"],
             error=reason,
+            pages=repository.crawl_pages(source),
         )
     logger.info("ingestion failed", extra={"source": str(source_id), "version": version, "reason": reason})
     return "failed"

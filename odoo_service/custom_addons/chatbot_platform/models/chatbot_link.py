@@ -15,6 +15,14 @@ class ChatbotLink(models.Model):
     url = fields.Char(string="URL", required=True)
     max_depth = fields.Integer(string="Max depth", default=0, help="0 = only this page; at most 3.")
     max_pages = fields.Integer(string="Max pages", default=20, help="At most 200.")
+    pages_indexed = fields.Integer(string="Pages indexed", readonly=True, copy=False)
+    pages_skipped = fields.Integer(
+        string="Pages skipped",
+        readonly=True,
+        copy=False,
+        help="Pages of the last crawl that were not indexed: refused by robots.txt, errors, not HTML, "
+        "redirected off-site.",
+    )
     refresh_hours = fields.Integer(string="Refresh every (hours)", default=0, help="0 = never refresh.")
 
     _sql_constraints = [
@@ -62,6 +70,12 @@ class ChatbotLink(models.Model):
             if not vals.get("name") and vals.get("url"):
                 vals["name"] = vals["url"]
         return super().create(vals_list)
+
+    def _engine_pages_vals(self, pages):
+        return {"pages_indexed": max(0, pages["indexed"]), "pages_skipped": max(0, pages["skipped"])}
+
+    def _bus_status_fields(self):
+        return super()._bus_status_fields() + ["pages_indexed", "pages_skipped"]
 
     def _sync_tracked_fields(self):
         return {"name", "url", "max_depth", "max_pages", "refresh_hours"}

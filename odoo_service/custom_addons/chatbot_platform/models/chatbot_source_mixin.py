@@ -63,7 +63,7 @@ class ChatbotSourceMixin(models.AbstractModel):
                 return record
         return self.env["chatbot.document"]
 
-    def _apply_engine_status(self, version, state, chunks=None, error=None, indexed_at=None):
+    def _apply_engine_status(self, version, state, chunks=None, error=None, indexed_at=None, pages=None):
         """Apply a status reported by the engine; False when it is older than the record."""
         self.ensure_one()
         if version < self.version or state not in dict(SOURCE_STATES):
@@ -73,9 +73,15 @@ class ChatbotSourceMixin(models.AbstractModel):
             vals["chunk_count"] = max(0, int(chunks))
         if state == "ready":
             vals["indexed_at"] = indexed_at or fields.Datetime.now()
+        if pages is not None:
+            vals.update(self._engine_pages_vals(pages))
         self.with_context(**{SKIP_SYNC: True}).write(vals)
         self._bus_notify_status()
         return True
+
+    def _engine_pages_vals(self, pages):
+        """Fields for a crawl's {indexed, skipped}; documents have none."""
+        return {}
 
     def _bus_status_fields(self):
         return super()._bus_status_fields() + ["state", "chunk_count", "error", "indexed_at"]
