@@ -91,7 +91,10 @@ ensure_env_file() {
         printf '%s' "$content" >"$ENV_FILE"
     ) 2>/dev/null || die "could not create $ENV_FILE (does it exist already?)"
     say "Created $ENV_FILE with fresh secrets (keep it private; it is git-ignored)."
+    ENV_CREATED=1
 }
+
+ENV_CREATED=0
 
 # Value of NAME: the environment first, then .env, then DEFAULT.
 setting() {
@@ -157,7 +160,12 @@ run_docker() {
     engine_port="$(setting ENGINE_HOST_PORT 8000)"
     say ""
     say "The platform is up:"
-    say "  Odoo         http://localhost:$odoo_port   (user admin; set its password on first login)"
+    if [ "$ENV_CREATED" = 1 ]; then
+        say "  Odoo         http://localhost:$odoo_port   user admin, password $(setting ODOO_ADMIN_USER_PASSWORD '')"
+        say "               (shown this once; it is ODOO_ADMIN_USER_PASSWORD in .env: change it in Odoo, see docs/deployment.md)"
+    else
+        say "  Odoo         http://localhost:$odoo_port   user admin (first-start password: ODOO_ADMIN_USER_PASSWORD in .env)"
+    fi
     say "  Engine docs  http://localhost:$engine_port/docs"
     say "  Demo         http://localhost:$engine_port/demo"
     say "Stop with \`docker compose down\` (data stays in the named volumes)."

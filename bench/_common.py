@@ -7,15 +7,16 @@ import json
 
 import httpx
 
-from app.webhooks.signing import sign_headers
+from app.webhooks.signing import request_envelope, sign_headers
 
 
 async def signed(
     client: httpx.AsyncClient, secret: str, method: str, path: str, payload: dict | None
 ) -> httpx.Response:
-    """An internal-API request signed as Odoo signs it (Standard Webhooks v1)."""
+    """An internal-API request signed as Odoo signs it (Standard Webhooks v1 over method + path + body)."""
     body = b"" if payload is None else json.dumps(payload).encode()
-    headers = {"content-type": "application/json", **sign_headers(secret, body)}
+    target = httpx.URL(path).raw_path.decode("ascii")
+    headers = {"content-type": "application/json", **sign_headers(secret, request_envelope(method, target, body))}
     return await client.request(method, path, content=body, headers=headers)
 
 

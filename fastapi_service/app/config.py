@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     webhook_secret: str = DEV_WEBHOOK_SECRET
     odoo_url: str = ""  # where status callbacks go; empty => callbacks are not sent
     webhook_max_body_bytes: int = Field(40 * 1024 * 1024, ge=1024)
+    webhook_read_tolerance_seconds: float = Field(30.0, gt=0, le=300)  # signed GETs; writes get 300 s
+    json_max_depth: int = Field(32, ge=4, le=256)  # deeper JSON bodies are refused (422)
 
     # Ingestion
     workers_in_process: bool = True
@@ -74,6 +76,8 @@ class Settings(BaseSettings):
     max_extracted_chars: int = Field(5_000_000, ge=1)
     extraction_timeout_seconds: float = Field(60.0, gt=0)
     extraction_memory_mb: int = Field(768, ge=64)
+    max_chunks_per_document: int = Field(10_000, ge=1)  # per document or crawled link; more => failed
+    ingest_batch_chunks: int = Field(64, ge=1, le=4096)  # chunks embedded and written per step
     chunk_tokens: int = Field(256, ge=32, le=256)
     chunk_overlap_tokens: int = Field(32, ge=0, le=128)
     fetch_timeout_seconds: float = Field(15.0, gt=0)
@@ -108,9 +112,12 @@ class Settings(BaseSettings):
     llm_queue_timeout_seconds: float = Field(2.0, ge=0)
 
     # Public API
+    public_max_body_bytes: int = Field(64 * 1024, ge=1024)  # every non-internal route; 413 above
+    metrics_token: str = ""  # /metrics needs `Authorization: Bearer <token>`; empty: open in local/test only
     rate_limit_storage_url: str = "memory://"
     rate_limit_default: str = "60/minute"
     rate_limit_ip: str = "120/minute"
+    rate_limit_auth_failures: str = "20/minute"  # failed key checks per client IP; then every request waits
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     key_cache_seconds: float = Field(30.0, ge=0, le=60)
     max_message_chars: int = Field(4000, ge=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -101,6 +102,15 @@ def install_error_handlers(app: FastAPI) -> None:
             loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
             parts.append(f"{loc or 'body'}: {err.get('msg', 'invalid')}")
         return error_response(422, "invalid_request", "; ".join(parts) or "invalid request")
+
+    @app.exception_handler(asyncpg.DataError)
+    async def _data_error(_: Request, exc: asyncpg.DataError) -> JSONResponse:
+        # Backstop behind the schemas' bounds (app/wire.py): a value PostgreSQL cannot store is the
+        # client's error, and the database's own message is never shown.
+        logger.warning("value refused by the database", extra={"error": type(exc).__name__})
+        return error_response(
+            422, "invalid_request", "a value is out of range or contains characters that cannot be stored"
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -11,6 +11,10 @@ import asyncpg
 from fastapi import FastAPI
 
 from app.analytics.router import router as analytics_router
+from app.apidocs.router import ASSETS_PATH as DOCS_ASSETS_PATH
+from app.apidocs.router import assets as docs_assets
+from app.apidocs.router import router as docs_router
+from app.body_limit import BodyLimitMiddleware
 from app.chat.router import router as chat_router
 from app.chatbots.router import router as chatbots_router
 from app.config import Settings, get_settings
@@ -130,16 +134,24 @@ def create_app(settings: Settings | None = None, embedder: EmbeddingService | No
         version="1.0.0",
         summary="Retrieval-augmented answers over a tenant's documents.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by app.apidocs
+        redoc_url=None,
     )
     app.state.resources = resources
     install_error_handlers(app)
     app.add_middleware(PublicCorsMiddleware)
+    app.add_middleware(
+        BodyLimitMiddleware, public_max=settings.public_max_body_bytes, internal_max=settings.webhook_max_body_bytes
+    )
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)
+    app.include_router(docs_router)
+    app.mount(DOCS_ASSETS_PATH, docs_assets, name="docs-assets")
     app.include_router(metrics_router)
-    app.include_router(chatbots_router)
-    app.include_router(sources_router)
-    app.include_router(analytics_router)
+    # Internal (signed, Odoo-only) routes are left out of the public OpenAPI schema.
+    app.include_router(chatbots_router, include_in_schema=False)
+    app.include_router(sources_router, include_in_schema=False)
+    app.include_router(analytics_router, include_in_schema=False)
     app.include_router(chat_router)
     app.include_router(search_router)
     app.include_router(widget_config_router)

@@ -8,6 +8,12 @@ be baked into an image: this renders `${VAR}` / `${VAR:-default}` at each start 
 When it starts the server, it also adds `--init=<addons>` for the addons of $ODOO_INIT_ADDONS
 (default `chatbot_platform`) not yet installed in the database: the first start installs them, and
 later starts do not re-run `--init`, which would reload the addon's data at every restart.
+
+On the first start of an empty database with $ODOO_ADMIN_USER_PASSWORD set (./start.sh generates
+it into .env), the install runs to completion first (`--stop-after-init`), then Odoo itself sets
+that password on the `admin` user (`odoo shell`, so Odoo hashes it), and only then does the server
+start: the stack never serves the default admin/admin. Later starts leave the password alone (it
+is rotated in Odoo, see docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import configparser
 import os
 import re
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -23,6 +30,15 @@ TEMPLATE = os.environ.get("ODOO_CONF_TEMPLATE", "/etc/odoo/odoo.conf.template")
 TARGET = os.environ.get("ODOO_RC", "/etc/odoo/odoo.conf")
 OFFICIAL_ENTRYPOINT = "/entrypoint.sh"
 DEFAULT_INIT_ADDONS = "chatbot_platform"
+ADMIN_USER_PASSWORD = "ODOO_ADMIN_USER_PASSWORD"
+PLACEHOLDER_SECRET = "change-me"
+# Run by `odoo shell` (stdin), which rolls back unless told to commit.
+SET_ADMIN_PASSWORD = (
+    "import os\n"
+    f'env.ref("base.user_admin").password = os.environ["{ADMIN_USER_PASSWORD}"]\n'
+    "env.cr.commit()\n"
+    'print("chatbot-odoo-entrypoint: admin password set")\n'
+)
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -84,8 +100,8 @@ def starts_server(argv: list[str]) -> bool:
     return argv[0] in ("odoo", "--") and (len(argv) == 1 or argv[1].startswith("-"))
 
 
-def installed_addons(rendered: str, names: list[str], wait_seconds: float = 30.0) -> set[str] | None:
-    """Which of `names` the configured database has installed; None when that cannot be known."""
+def _connect(rendered: str, wait_seconds: float):
+    """A psycopg2 connection to the configured database; None when it cannot be had."""
     try:
         import psycopg2
     except ImportError:
@@ -98,18 +114,30 @@ def installed_addons(rendered: str, names: list[str], wait_seconds: float = 30.0
         "port": options.get("db_port", "5432"),
         "user": options.get("db_user", "odoo"),
         "password": options.get("db_password", ""),
-        "dbname": options.get("db_name", "odoo").split(",")[0],
+        "dbname": database_name(rendered),
         "connect_timeout": 5,
     }
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
-            conn = psycopg2.connect(**params)
-            break
+            return psycopg2.connect(**params)
         except psycopg2.OperationalError:
             if time.monotonic() >= deadline:
                 return None
             time.sleep(2)
+
+
+def database_name(rendered: str) -> str:
+    parser = configparser.RawConfigParser()
+    parser.read_string(rendered)
+    return parser["options"].get("db_name", "odoo").split(",")[0]
+
+
+def installed_addons(rendered: str, names: list[str], wait_seconds: float = 30.0) -> set[str] | None:
+    """Which of `names` the configured database has installed; None when that cannot be known."""
+    conn = _connect(rendered, wait_seconds)
+    if conn is None:
+        return None
     try:
         with conn.cursor() as cr:
             cr.execute("SELECT to_regclass('ir_module_module')")
@@ -120,6 +148,20 @@ def installed_addons(rendered: str, names: list[str], wait_seconds: float = 30.0
                 (names,),
             )
             return {row[0] for row in cr.fetchall()}
+    finally:
+        conn.close()
+
+
+def database_is_empty(rendered: str, wait_seconds: float = 30.0) -> bool | None:
+    """True when the configured database exists and Odoo has not initialised it yet; None when
+    that cannot be known (database unreachable)."""
+    conn = _connect(rendered, wait_seconds)
+    if conn is None:
+        return None
+    try:
+        with conn.cursor() as cr:
+            cr.execute("SELECT to_regclass('res_users') IS NULL")
+            return bool(cr.fetchone()[0])
     finally:
         conn.close()
 
@@ -141,6 +183,44 @@ def server_arguments(
     return [*argv, f"--init={','.join(missing)}"] if missing else argv
 
 
+def first_start(
+    argv: list[str],
+    rendered: str,
+    env: Mapping[str, str],
+    run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
+    empty: Callable[[str], bool | None] | None = None,
+) -> list[str]:
+    """On an empty database: install (argv's --init) to completion, set the admin user's password,
+    and return argv without --init for the server. Otherwise argv unchanged."""
+    password = env.get(ADMIN_USER_PASSWORD, "")
+    initialising = starts_server(argv) and any(a.startswith("--init=") for a in argv)
+    if not password or not initialising:
+        return argv
+    is_empty = (empty or database_is_empty)(rendered)
+    if is_empty is None:
+        # Never let Odoo initialise the database with admin/admin: exit, Compose restarts us.
+        sys.exit("chatbot-odoo-entrypoint: the database is unreachable; cannot tell whether this is the first start")
+    if not is_empty:
+        return argv
+    if password == PLACEHOLDER_SECRET:
+        sys.exit(f"chatbot-odoo-entrypoint: {ADMIN_USER_PASSWORD} is still `change-me`; put a strong password in .env")
+    if "\n" in password or "\r" in password:
+        sys.exit(f"chatbot-odoo-entrypoint: {ADMIN_USER_PASSWORD} must be a single line")
+    print("chatbot-odoo-entrypoint: first start: installing, then setting the admin password", flush=True)
+    done = run([OFFICIAL_ENTRYPOINT, *argv, "--stop-after-init"], check=False)
+    if done.returncode != 0:
+        sys.exit(f"chatbot-odoo-entrypoint: the first-start install failed (exit {done.returncode})")
+    done = run(
+        [OFFICIAL_ENTRYPOINT, "odoo", "shell", "--no-http", "-d", database_name(rendered)],
+        input=SET_ADMIN_PASSWORD,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        sys.exit(f"chatbot-odoo-entrypoint: setting the admin password failed (exit {done.returncode})")
+    return [a for a in argv if not a.startswith("--init=")]
+
+
 def main(argv: list[str]) -> None:
     with open(TEMPLATE, encoding="utf-8") as handle:
         template = handle.read()
@@ -150,6 +230,7 @@ def main(argv: list[str]) -> None:
         sys.exit(f"chatbot-odoo-entrypoint: {error}")
     write_private(TARGET, hash_admin_password(rendered))
     argv = server_arguments(argv, rendered, os.environ)
+    argv = first_start(argv, rendered, os.environ)
     os.execv(OFFICIAL_ENTRYPOINT, [OFFICIAL_ENTRYPOINT, *argv])
 
 

@@ -173,11 +173,10 @@ class LiveServer:
 
 
 async def signed_get(client: httpx.AsyncClient, path: str) -> httpx.Response:
-    """A GET as Odoo sends it: signed over an empty body."""
-    from app.webhooks.signing import sign_headers
-    from tests.support.signing import TEST_SECRET
+    """A GET as Odoo sends it: method and path signed, over an empty body."""
+    from tests.support.signing import send_signed
 
-    return await client.get(path, headers=sign_headers(TEST_SECRET, b""))
+    return await send_signed(client, "GET", path, None)
 
 
 def answering_settings(**overrides: Any) -> Any:

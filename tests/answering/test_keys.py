@@ -53,7 +53,7 @@ async def test_unknown_malformed_revoked_and_expired_keys_get_one_identical_401(
     for headers in (
         {},
         {"Authorization": "Bearer nonsense"},
-        {"Authorization": f"Bearer {bot.sk[:-1]}x"},
+        {"Authorization": f"Bearer {bot.sk[:-1]}{'y' if bot.sk.endswith('x') else 'x'}"},  # last char changed
         {"Authorization": f"Bearer {well_formed_unknown}"},
         {"X-API-Key": well_formed_unknown},
         {"Authorization": f"Bearer {expired}"},

@@ -73,7 +73,7 @@ async def test_ip_budget_uses_forwarded_for_behind_a_trusted_proxy(app_factory, 
 
 
 async def test_failed_authentication_is_budgeted_per_ip(app_factory, db_url):
-    app_client = await app_factory(make_settings(database_url=db_url, rate_limit_ip="3/minute"))
+    app_client = await app_factory(make_settings(database_url=db_url, rate_limit_auth_failures="3/minute"))
     codes = []
     for _ in range(5):
         r = await app_client.post("/v1/search", json={"query": "q"}, headers={"Authorization": "Bearer guess"})

@@ -227,3 +227,26 @@ def test_compose_variables_are_all_listed() -> None:
     names = set(COMPOSE_VAR.findall(COMPOSE_FILE.read_text(encoding="utf-8")))
     assert REQUIRED_SECRETS <= names
     assert "LLM_BACKEND" in names and "OLLAMA_MODEL" in names
+
+
+# VOLUMEs the base images declare (odoo:18, redis:7-alpine, pgvector/pgvector): each needs a named
+# volume or a tmpfs here, or every new container leaves one more anonymous volume behind.
+BASE_IMAGE_VOLUMES = {
+    "db": ["/var/lib/postgresql/data"],
+    "redis": ["/data"],
+    "odoo": ["/var/lib/odoo", "/mnt/extra-addons"],
+}
+
+
+def test_no_base_image_volume_is_left_anonymous(compose: dict[str, Any]) -> None:
+    for service, paths in BASE_IMAGE_VOLUMES.items():
+        spec = compose["services"][service]
+        mounted = {v.split(":")[1] for v in spec.get("volumes", [])} | set(spec.get("tmpfs", []))
+        assert set(paths) <= mounted, f"{service}: {set(paths) - mounted} would become anonymous volumes"
+
+
+def test_engine_start_periods_survive_a_loaded_host(compose: dict[str, Any]) -> None:
+    # The model load alone took over a minute under load; failures during start_period do not count.
+    for service in ("api", "worker"):
+        period = compose["services"][service]["healthcheck"]["start_period"]
+        assert period.endswith("s") and int(period[:-1]) >= 180, service

@@ -135,3 +135,83 @@ def test_init_addons_come_from_the_environment(entrypoint: ModuleType) -> None:
         "--init=b",
     ]
     assert entrypoint.server_arguments(["odoo"], "", {"ODOO_INIT_ADDONS": ""}, lookup) == ["odoo"]
+
+
+class _Runs:
+    """Records the commands first_start runs instead of running them."""
+
+    def __init__(self, codes: list[int] | None = None) -> None:
+        self.calls: list[tuple[list[str], dict]] = []
+        self.codes = list(codes or [])
+
+    def __call__(self, cmd: list[str], **kwargs):
+        import subprocess
+
+        self.calls.append((cmd, kwargs))
+        return subprocess.CompletedProcess(cmd, self.codes.pop(0) if self.codes else 0)
+
+
+RENDERED = "[options]\ndb_name = odoo\n"
+
+
+def test_first_start_installs_then_sets_the_admin_password_then_serves(entrypoint: ModuleType) -> None:
+    runs = _Runs()
+    env = {"ODOO_ADMIN_USER_PASSWORD": "s3cret-Admin-pw"}
+    argv = entrypoint.first_start(["odoo", "--init=chatbot_platform"], RENDERED, env, runs, lambda r: True)
+    assert argv == ["odoo"], "the server starts without --init once the install is done"
+    (install, _), (shell, shell_kwargs) = runs.calls
+    assert install == ["/entrypoint.sh", "odoo", "--init=chatbot_platform", "--stop-after-init"]
+    assert shell == ["/entrypoint.sh", "odoo", "shell", "--no-http", "-d", "odoo"]
+    script = shell_kwargs["input"]
+    assert 'env.ref("base.user_admin").password = os.environ["ODOO_ADMIN_USER_PASSWORD"]' in script
+    assert "env.cr.commit()" in script
+    assert "s3cret-Admin-pw" not in script + " ".join(install + shell), "the password never goes on a command line"
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "empty"),
+    [
+        (["odoo", "--init=chatbot_platform"], {"ODOO_ADMIN_USER_PASSWORD": "pw"}, False),  # initialised already
+        (["odoo"], {"ODOO_ADMIN_USER_PASSWORD": "pw"}, True),  # nothing to install
+        (["odoo", "--init=chatbot_platform"], {}, True),  # no password configured
+        (["odoo", "shell", "--init=x"], {"ODOO_ADMIN_USER_PASSWORD": "pw"}, True),  # not the server
+    ],
+)
+def test_the_admin_password_is_set_on_the_first_start_only(
+    entrypoint: ModuleType, argv: list[str], env: dict[str, str], empty: bool
+) -> None:
+    runs = _Runs()
+    assert entrypoint.first_start(argv, RENDERED, env, runs, lambda r: empty) == argv
+    assert runs.calls == []
+
+
+def test_a_placeholder_admin_password_is_refused(entrypoint: ModuleType) -> None:
+    runs = _Runs()
+    with pytest.raises(SystemExit, match="change-me"):
+        entrypoint.first_start(
+            ["odoo", "--init=chatbot_platform"],
+            RENDERED,
+            {"ODOO_ADMIN_USER_PASSWORD": "change-me"},
+            runs,
+            lambda r: True,
+        )
+    assert runs.calls == []
+
+
+@pytest.mark.parametrize("codes", [[1], [0, 1]])
+def test_a_failed_first_start_step_stops_the_container(entrypoint: ModuleType, codes: list[int]) -> None:
+    runs = _Runs(codes)
+    with pytest.raises(SystemExit, match="failed"):
+        entrypoint.first_start(
+            ["odoo", "--init=chatbot_platform"], RENDERED, {"ODOO_ADMIN_USER_PASSWORD": "pw"}, runs, lambda r: True
+        )
+    assert len(runs.calls) == len(codes)
+
+
+def test_an_unreachable_database_stops_the_first_start_rather_than_serve_admin_admin(entrypoint: ModuleType) -> None:
+    runs = _Runs()
+    with pytest.raises(SystemExit, match="unreachable"):
+        entrypoint.first_start(
+            ["odoo", "--init=chatbot_platform"], RENDERED, {"ODOO_ADMIN_USER_PASSWORD": "pw"}, runs, lambda r: None
+        )
+    assert runs.calls == []

@@ -203,6 +203,18 @@ def test_docker_mode_builds_starts_waits_and_prints_urls(sandbox: Sandbox) -> No
     _assert_fresh_secrets(sandbox.repo / ".env")
 
 
+def test_docker_mode_prints_the_generated_admin_password_once(sandbox: Sandbox) -> None:
+    first = sandbox.run()
+    assert first.returncode == 0, first.stderr
+    password = parse_env_file(sandbox.repo / ".env")["ODOO_ADMIN_USER_PASSWORD"]
+    assert len(password) >= 24 and password != "change-me"
+    assert f"user admin, password {password}" in first.stdout
+    second = sandbox.run()
+    assert second.returncode == 0, second.stderr
+    assert password not in second.stdout, "shown on the first start only"
+    assert "ODOO_ADMIN_USER_PASSWORD in .env" in second.stdout
+
+
 def test_docker_mode_waits_until_healthy(sandbox: Sandbox) -> None:
     result = sandbox.run(FAKE_DOCKER_STARTING_POLLS="3")
     assert result.returncode == 0, result.stderr

@@ -216,7 +216,7 @@ def stack(tmp_path: Path, pg_state_dir: Path) -> Iterator[tuple[Odoo, EngineProc
         engine.stop()
         pytest.skip(f"the engine could not be started here: {str(exc)[:500]}")
     paths = httpx.get(engine.url + "/openapi.json", timeout=10).json().get("paths", {})
-    needed = ["/internal/v1/chatbots/{chatbot_id}", "/internal/v1/chatbots/{chatbot_id}/sources", "/v1/chat"]
+    needed = ["/v1/chat"]  # internal routes are left out of the public schema (app/main.py)
     missing = [p for p in needed if p not in paths]
     if missing:
         engine.stop()
@@ -232,11 +232,10 @@ def stack(tmp_path: Path, pg_state_dir: Path) -> Iterator[tuple[Odoo, EngineProc
 
 
 def engine_sources(engine: EngineProcess, secret: str, chatbot_uuid: str) -> list[dict[str, Any]]:
-    from app.webhooks.signing import sign_headers
+    from tests.support.signing import signed
 
-    response = httpx.get(
-        f"{engine.url}/internal/v1/chatbots/{chatbot_uuid}/sources", headers=sign_headers(secret, b""), timeout=10
-    )
+    request = signed("GET", f"{engine.url}/internal/v1/chatbots/{chatbot_uuid}/sources", None, secret=secret)
+    response = httpx.Client(timeout=10).send(request)
     response.raise_for_status()
     return response.json()
 

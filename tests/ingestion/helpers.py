@@ -85,8 +85,7 @@ async def wait_jobs_idle(db: asyncpg.Connection, timeout: float = 120) -> None:
 
 
 async def list_sources(client: Any, bot: uuid.UUID, **kw: Any) -> Any:
-    """GET is signed over an empty body, as Odoo sends it."""
-    from app.webhooks.signing import sign_headers
-    from tests.support.signing import TEST_SECRET
+    """GET is signed over method, path and an empty body, as Odoo sends it."""
+    from tests.support.signing import send_signed
 
-    return await client.get(f"/internal/v1/chatbots/{bot}/sources", headers=sign_headers(TEST_SECRET, b"", **kw))
+    return await send_signed(client, "GET", f"/internal/v1/chatbots/{bot}/sources", None, **kw)

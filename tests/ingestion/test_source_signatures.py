@@ -6,7 +6,6 @@ import uuid
 
 import pytest
 
-from app.webhooks.signing import sign_headers
 from tests.engine.test_internal_chatbots import REJECTIONS, tamper
 from tests.ingestion.helpers import document, prose
 from tests.support.signing import TEST_SECRET, signed
@@ -65,11 +64,15 @@ async def test_listing_sources_needs_a_valid_signature(client, headers):
     if not headers:
         r = await client.get(f"/internal/v1/chatbots/{bot}/sources")
     else:
-        h = sign_headers(
-            headers.get("secret", TEST_SECRET), b"", timestamp=int(time.time()) + headers.get("timestamp", 0)
+        request = signed(
+            "GET",
+            f"http://engine.test/internal/v1/chatbots/{bot}/sources",
+            None,
+            secret=headers.get("secret", TEST_SECRET),
+            timestamp=int(time.time()) + headers.get("timestamp", 0),
         )
-        h.pop(headers.get("drop", "none"), None)
-        r = await client.get(f"/internal/v1/chatbots/{bot}/sources", headers=h)
+        request.headers.pop(headers.get("drop", "none"), None)
+        r = await client.send(request)
     assert r.status_code == 401
 
 

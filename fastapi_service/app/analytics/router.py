@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 from app.analytics import repository
 from app.deps import DbDep
 from app.internal.auth import InternalAuthDep
+from app.wire import INT64_MAX
 
 router = APIRouter(prefix="/internal/v1", tags=["internal"])
 
@@ -46,7 +47,7 @@ async def conversations(
     db: DbDep,
     since: date | None = Query(None, description="YYYY-MM-DD; default: 30 days ago"),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=INT64_MAX),
 ) -> dict[str, Any]:
     since = since or default_since()
     rows = await repository.conversations(db, chatbot_id, since, limit, offset)

@@ -8,11 +8,13 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.wire import Text
+
 
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    message: str = Field(min_length=1)
+    message: Text = Field(min_length=1)
     session_id: UUID | None = None
     stream: bool = False
 
@@ -62,7 +64,7 @@ class FeedbackRequest(BaseModel):
 
     message_id: UUID
     rating: Literal["up", "down"]
-    comment: str | None = Field(None, max_length=2000)
+    comment: Text | None = Field(None, max_length=2000)
 
 
 class FeedbackResponse(BaseModel):

@@ -48,6 +48,19 @@ async def upsert_chatbot(conn: asyncpg.Connection, chatbot_id: UUID, body: Chatb
     )
 
 
+async def keys_of_other_chatbots(conn: asyncpg.Connection, chatbot_id: UUID, body: ChatbotPut) -> int:
+    """How many of the payload's keys (by id or hash) already belong to another chatbot."""
+    ids = [key_uuid(k.id) for k in body.api_keys]
+    hashes = [k.sha256 for k in body.api_keys]
+    count = await conn.fetchval(
+        "SELECT count(*) FROM api_keys WHERE chatbot_id <> $1 AND (id = ANY($2::uuid[]) OR sha256 = ANY($3::text[]))",
+        chatbot_id,
+        ids,
+        hashes,
+    )
+    return int(count)
+
+
 async def replace_keys(conn: asyncpg.Connection, chatbot_id: UUID, body: ChatbotPut) -> None:
     """Keys not in the payload are revoked: deleted here, so they stop resolving at once."""
     keep = [k.sha256 for k in body.api_keys]
@@ -63,7 +76,7 @@ async def replace_keys(conn: asyncpg.Connection, chatbot_id: UUID, body: Chatbot
                 expires_at = EXCLUDED.expires_at, id = EXCLUDED.id
             WHERE api_keys.chatbot_id = EXCLUDED.chatbot_id
             """,
-            _key_uuid(key.id),
+            key_uuid(key.id),
             chatbot_id,
             key.kind,
             key.prefix,
@@ -72,7 +85,7 @@ async def replace_keys(conn: asyncpg.Connection, chatbot_id: UUID, body: Chatbot
         )
 
 
-def _key_uuid(value: str) -> UUID:
+def key_uuid(value: str) -> UUID:
     try:
         return UUID(value)
     except ValueError:
@@ -102,6 +115,7 @@ async def tombstone_chatbot(conn: asyncpg.Connection, chatbot_id: UUID, version:
 # (sessions, messages, usage...), so deleting a chatbot removes all of it in one transaction.
 CHATBOT_DATA_DELETES: list[str] = [
     "DELETE FROM chunks WHERE chatbot_id = $1",
+    "DELETE FROM chunk_staging WHERE source_id IN (SELECT id FROM sources WHERE chatbot_id = $1)",
     "UPDATE sources SET deleted = true, content = NULL, chunk_count = 0, indexed_version = NULL, "
     "state = 'ready', error = NULL WHERE chatbot_id = $1",
     # answering (app/chat): conversations, usage and feedback

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.chatbots.domains import domain_problem
+from app.wire import INT64_MAX
+
+SUGGESTION_MAX_CHARS = 200  # one widget suggestion button
 
 
 class Prompts(BaseModel):
@@ -39,13 +42,15 @@ class WidgetLook(BaseModel):
     title: str = Field("Ask us anything", max_length=120)
     color: str = Field("#2563eb", pattern=r"^#[0-9a-fA-F]{6}$")
     welcome: str = Field("Hi! How can I help?", max_length=1000)
-    suggestions: list[str] = Field(default_factory=list, max_length=10)
+    suggestions: list[Annotated[str, Field(max_length=SUGGESTION_MAX_CHARS)]] = Field(
+        default_factory=list, max_length=10
+    )
 
 
 class ChatbotPut(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=INT64_MAX)
     tenant: str = Field("", max_length=200)
     name: str = Field(max_length=200)
     active: bool = True
@@ -69,9 +74,17 @@ class ChatbotPut(BaseModel):
             cleaned.append(host)
         return cleaned
 
+    @model_validator(mode="after")
+    def _distinct_keys(self) -> ChatbotPut:
+        for field in ("id", "sha256"):
+            values = [getattr(key, field) for key in self.api_keys]
+            if len(values) != len(set(values)):
+                raise ValueError(f"two api_keys have the same {field}")
+        return self
+
 
 class VersionOnly(BaseModel):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=INT64_MAX)
 
 
 class Applied(BaseModel):

@@ -8,6 +8,7 @@ import asyncpg
 
 from app.chatbots import repository
 from app.chatbots.schemas import Applied, ChatbotPut
+from app.errors import Unprocessable
 
 
 async def put_chatbot(conn: asyncpg.Connection, delivery_id: str, chatbot_id: UUID, body: ChatbotPut) -> Applied:
@@ -17,6 +18,8 @@ async def put_chatbot(conn: asyncpg.Connection, delivery_id: str, chatbot_id: UU
         current = await repository.lock_chatbot(conn, chatbot_id)
         if current is not None and current["version"] >= body.version:
             return Applied(applied=False, detail=f"stale version {body.version} <= {current['version']}")
+        if await repository.keys_of_other_chatbots(conn, chatbot_id, body):
+            raise Unprocessable("api_keys: a key id or hash already belongs to another chatbot")
         await repository.upsert_chatbot(conn, chatbot_id, body)
         await repository.replace_keys(conn, chatbot_id, body)
     return Applied(applied=True)

@@ -15,6 +15,11 @@ from typing import Any
 from app.ingestion.extractors import Block
 
 SAFETY_TOKENS = 2  # a slice re-tokenized alone can split a word differently at its edges
+# Memory bound: sections are tokenized in segments of at most this many characters (cut at a line
+# or word boundary), a few at a time, so a 5-million-character document never has all its token
+# offsets in memory at once. A chunk does not cross a segment edge.
+SEGMENT_CHARS = 20_000
+SEGMENTS_PER_CALL = 16
 
 
 @dataclass(frozen=True)
@@ -46,17 +51,37 @@ def sections(page: PageText) -> list[tuple[str, dict[str, Any]]]:
 def chunk_pages(pages: list[PageText], tokenizer: Any, chunk_tokens: int, overlap_tokens: int) -> list[Chunk]:
     budget = chunk_tokens - tokenizer.num_special_tokens_to_add(pair=False) - SAFETY_TOKENS
     overlap = min(overlap_tokens, budget // 2)
-    items = [s for page in pages for s in sections(page)]
-    if not items:
-        return []
-    encoded = tokenizer(
-        [text for text, _ in items], add_special_tokens=False, return_offsets_mapping=True, verbose=False
-    )
+    items = [(seg, meta) for page in pages for text, meta in sections(page) for seg in segments(text)]
     chunks: list[Chunk] = []
-    for (text, meta), offsets in zip(items, encoded["offset_mapping"], strict=True):
-        for piece in split_section(text, offsets, budget, overlap):
-            chunks.append(Chunk(piece, meta))
-    return enforce_limit(chunks, tokenizer, chunk_tokens)
+    for first in range(0, len(items), SEGMENTS_PER_CALL):
+        group = items[first : first + SEGMENTS_PER_CALL]
+        encoded = tokenizer(
+            [text for text, _ in group], add_special_tokens=False, return_offsets_mapping=True, verbose=False
+        )
+        pieces = [
+            Chunk(piece, meta)
+            for (text, meta), offsets in zip(group, encoded["offset_mapping"], strict=True)
+            for piece in split_section(text, offsets, budget, overlap)
+        ]
+        del encoded
+        chunks.extend(enforce_limit(pieces, tokenizer, chunk_tokens))
+    return chunks
+
+
+def segments(text: str, size: int = SEGMENT_CHARS) -> list[str]:
+    """`text` in consecutive pieces of at most `size` characters, cut after a newline or a space."""
+    out: list[str] = []
+    start = 0
+    while len(text) - start > size:
+        end = start + size
+        cut = text.rfind("\n", start + size // 2, end)
+        if cut < 0:
+            cut = text.rfind(" ", start + size // 2, end)
+        cut = end if cut < 0 else cut + 1
+        out.append(text[start:cut])
+        start = cut
+    out.append(text[start:])
+    return out
 
 
 def split_section(text: str, offsets: list[tuple[int, int]], budget: int, overlap: int) -> list[str]:

@@ -15,6 +15,8 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from app.ingestion import charsets
+
 
 class ExtractionError(Exception):
     """A document cannot be ingested; the message is a human sentence for the tenant."""
@@ -60,7 +62,9 @@ BINARY_SIGNATURES: list[tuple[bytes, str]] = [
     (b"{\\rtf", "an RTF document; save it as .docx or PDF"),
 ]
 HTML_START = re.compile(rb"^\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)[\s>]", re.I | re.S)
-MARKDOWN_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]{0,200}>")
+# Linear: no two adjacent quantifiers can share characters (the closing #s are stripped in code).
+MARKDOWN_HEADING = re.compile(r"^(#{1,6})[ \t]+(\S.*)$")
 
 
 def sniff(data: bytes, filename: str, mimetype: str) -> str:
@@ -94,13 +98,8 @@ def sniff(data: bytes, filename: str, mimetype: str) -> str:
     return "txt"
 
 
-def decode_text(data: bytes) -> str:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+def decode_text(data: bytes, charset: str | None = None) -> str:
+    return charsets.decode(data, charset)
 
 
 def clean(text: str) -> str:
@@ -123,10 +122,16 @@ class CharBudget:
 def extract(data: bytes, filename: str, mimetype: str, limits: Limits) -> Extracted:
     if len(data) > limits.max_bytes:
         raise ExtractionError(f"the file is {len(data):,} bytes; the limit is {limits.max_bytes:,}")
-    kind = sniff(data, filename, mimetype)
+    media_type, charset = charsets.split_content_type(mimetype)
+    kind = sniff(data, filename, media_type)
     budget = CharBudget(limits.max_chars)
-    result = EXTRACTORS[kind](data, limits, budget)
-    result.blocks = [Block(clean(b.text).strip(), b.page, b.heading) for b in result.blocks]
+    result = EXTRACTORS[kind](data, limits, budget, charset)
+    # Metadata is cleaned like text: a NUL in a PDF title or a heading must not reach PostgreSQL.
+    result.title = clean(result.title).strip() or None if result.title else None
+    result.blocks = [
+        Block(clean(b.text).strip(), b.page, clean(b.heading).strip() or None if b.heading else None)
+        for b in result.blocks
+    ]
     result.blocks = [b for b in result.blocks if b.text]
     if not result.blocks:
         if kind == "pdf":
@@ -135,7 +140,7 @@ def extract(data: bytes, filename: str, mimetype: str, limits: Limits) -> Extrac
     return result
 
 
-def extract_pdf(data: bytes, limits: Limits, budget: CharBudget) -> Extracted:
+def extract_pdf(data: bytes, limits: Limits, budget: CharBudget, charset: str | None = None) -> Extracted:
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
 
@@ -239,7 +244,7 @@ def check_zip(data: bytes, limits: Limits) -> None:
         )
 
 
-def extract_docx(data: bytes, limits: Limits, budget: CharBudget) -> Extracted:
+def extract_docx(data: bytes, limits: Limits, budget: CharBudget, charset: str | None = None) -> Extracted:
     check_zip(data, limits)
     import docx
     from docx.table import Table
@@ -293,13 +298,16 @@ BLOCK_TAGS = {
 HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 
 
-def extract_html(data: bytes, limits: Limits, budget: CharBudget) -> Extracted:
+def extract_html(data: bytes, limits: Limits, budget: CharBudget, charset: str | None = None) -> Extracted:
     import lxml.html
     from lxml import etree
 
     parser = lxml.html.HTMLParser(recover=True, no_network=True, remove_comments=True, remove_pis=True)
+    # Decoded here (header charset, BOM, meta, UTF-8, detection: charsets.py), not by libxml2, which
+    # falls back to Latin-1 for a page without <meta charset>.
+    text = XML_DECLARATION.sub("", charsets.decode(data, charset, html=True), count=1)
     try:
-        root = lxml.html.document_fromstring(data, parser=parser)
+        root = lxml.html.document_fromstring(text, parser=parser)
     except (etree.ParserError, ValueError) as exc:
         raise ExtractionError(f"the HTML could not be parsed ({exc})") from exc
     if any("Excessive depth" in entry.message for entry in parser.error_log):
@@ -355,8 +363,17 @@ def extract_html(data: bytes, limits: Limits, budget: CharBudget) -> Extracted:
     return Extracted("html", title, blocks, links)
 
 
-def extract_markdown(data: bytes, limits: Limits, budget: CharBudget) -> Extracted:
-    text = budget.take(decode_text(data))
+def heading_text(raw: str) -> str:
+    """An ATX heading's text without its optional closing `#` sequence (CommonMark)."""
+    text = raw.strip()
+    without = text.rstrip("#")
+    if without != text and (not without or without[-1] in " \t"):
+        text = without.strip()
+    return text
+
+
+def extract_markdown(data: bytes, limits: Limits, budget: CharBudget, charset: str | None = None) -> Extracted:
+    text = budget.take(decode_text(data, charset))
     blocks: list[Block] = []
     heading: str | None = None
     title: str | None = None
@@ -369,7 +386,7 @@ def extract_markdown(data: bytes, limits: Limits, budget: CharBudget) -> Extract
         if match:
             blocks.append(Block("\n".join(lines), heading=heading))
             lines = []
-            heading = match.group(2).strip()
+            heading = heading_text(match.group(2))
             if match.group(1) == "#" and title is None:
                 title = heading
         else:
@@ -378,12 +395,12 @@ def extract_markdown(data: bytes, limits: Limits, budget: CharBudget) -> Extract
     return Extracted("markdown", title, merge_blocks(blocks))
 
 
-def extract_txt(data: bytes, limits: Limits, budget: CharBudget) -> Extracted:
-    return Extracted("txt", None, [Block(budget.take(decode_text(data)))])
+def extract_txt(data: bytes, limits: Limits, budget: CharBudget, charset: str | None = None) -> Extracted:
+    return Extracted("txt", None, [Block(budget.take(decode_text(data, charset)))])
 
 
-def extract_csv(data: bytes, limits: Limits, budget: CharBudget) -> Extracted:
-    text = decode_text(data)
+def extract_csv(data: bytes, limits: Limits, budget: CharBudget, charset: str | None = None) -> Extracted:
+    text = decode_text(data, charset)
     try:
         dialect: Any = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|")
     except csv.Error:

@@ -4,6 +4,9 @@ Jobs are deferred with procrastinate's own SQL function inside the caller's tran
 source row and its job are committed together or not at all (no orphaned "queued" source).
 - `lock = source id`: one source's jobs never run concurrently, and run in order.
 - `queueing_lock = "{source}:{version}[:refresh]"`: at most one waiting job per (source, version).
+- Fairness between chatbots: a job's priority is lowered by the number of jobs its chatbot already
+  has waiting or running, so one tenant's backlog cannot keep another tenant's first upload waiting
+  (procrastinate fetches by priority, then age). Running jobs are not pre-empted.
 - Retries: procrastinate's RetryStrategy, exponential backoff; stalled jobs (worker stopped
   heartbeating, e.g. SIGKILL) are re-queued by the workers' maintenance loop.
 """
@@ -23,6 +26,7 @@ QUEUE = "ingestion"
 TASK_NAME = "ingest_source"
 PRIORITY_CHANGE = 0  # a tenant's upload runs before...
 PRIORITY_REFRESH = -10  # ...a scheduled link refresh
+MAX_BACKLOG_PENALTY = 1000
 
 
 async def defer_ingest(conn: asyncpg.Connection, source_id: UUID, version: int, *, refresh: bool = False) -> int | None:
@@ -32,6 +36,16 @@ async def defer_ingest(conn: asyncpg.Connection, source_id: UUID, version: int, 
     """
     queueing_lock = f"{source_id}:{version}" + (":refresh" if refresh else "")
     args = {"source": str(source_id), "version": version, "refresh": refresh}
+    backlog = await conn.fetchval(
+        """
+        SELECT count(*) FROM procrastinate_jobs j JOIN sources s ON s.id = (j.args->>'source')::uuid
+        WHERE j.queue_name = $1 AND j.status IN ('todo', 'doing')
+          AND s.chatbot_id = (SELECT chatbot_id FROM sources WHERE id = $2)
+        """,
+        QUEUE,
+        source_id,
+    )
+    priority = (PRIORITY_REFRESH if refresh else PRIORITY_CHANGE) - min(int(backlog), MAX_BACKLOG_PENALTY)
     try:
         async with conn.transaction():  # a savepoint: a duplicate must not abort the caller
             ids = await conn.fetchval(
@@ -39,7 +53,7 @@ async def defer_ingest(conn: asyncpg.Connection, source_id: UUID, version: int, 
                 "::procrastinate_job_to_defer_v1])",
                 QUEUE,
                 TASK_NAME,
-                PRIORITY_REFRESH if refresh else PRIORITY_CHANGE,
+                priority,
                 str(source_id),
                 queueing_lock,
                 args,

@@ -43,38 +43,73 @@ async def set_processing(conn: asyncpg.Connection, source_id: UUID) -> None:
     )
 
 
+async def clear_staging(conn: asyncpg.Connection | asyncpg.Pool, source_id: UUID) -> None:
+    await conn.execute("DELETE FROM chunk_staging WHERE source_id = $1", source_id)
+
+
+async def set_progress(pool: asyncpg.Pool, source_id: UUID, version: int, done: int, total: int) -> None:
+    await pool.execute(
+        "UPDATE sources SET chunks_done = $3, chunks_total = $4 WHERE id = $1 AND version = $2",
+        source_id,
+        version,
+        done,
+        total,
+    )
+
+
+async def stage_chunks(
+    pool: asyncpg.Pool, *, source_id: UUID, version: int, first: int, chunks: Sequence[Chunk], vectors: np.ndarray
+) -> None:
+    """Write one embedded batch of this version's chunks, ordinals from `first`."""
+    records = [
+        (source_id, version, first + i, chunk.text, json.dumps(chunk.metadata), vector)
+        for i, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True))
+    ]
+    await pool.executemany(
+        "INSERT INTO chunk_staging (source_id, source_version, ordinal, content, metadata, embedding)"
+        " VALUES ($1, $2, $3, $4, $5::text::jsonb, $6)",
+        records,
+    )
+
+
 async def replace_chunks(
     conn: asyncpg.Connection,
     *,
     source_id: UUID,
     chatbot_id: UUID,
     version: int,
-    chunks: Sequence[Chunk],
-    vectors: np.ndarray,
     refresh_hours: float | None,
 ) -> asyncpg.Record:
-    """Swap the serving chunks for this version's (caller holds the transaction and row lock)."""
+    """Swap the serving chunks for this version's staged ones (caller holds the transaction and row lock)."""
     await conn.execute("DELETE FROM chunks WHERE source_id = $1", source_id)
-    records = [
-        (chatbot_id, source_id, version, ordinal, chunk.text, json.dumps(chunk.metadata), vector)
-        for ordinal, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True))
-    ]
-    await conn.executemany(
-        "INSERT INTO chunks (chatbot_id, source_id, source_version, ordinal, content, metadata, embedding)"
-        " VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7)",
-        records,
+    count = await conn.fetchval(
+        """
+        WITH moved AS (
+            DELETE FROM chunk_staging WHERE source_id = $2 AND source_version = $3
+            RETURNING ordinal, content, metadata, embedding
+        ), inserted AS (
+            INSERT INTO chunks (chatbot_id, source_id, source_version, ordinal, content, metadata, embedding)
+            SELECT $1, $2, $3, ordinal, content, metadata, embedding FROM moved ORDER BY ordinal
+            RETURNING 1
+        )
+        SELECT count(*) FROM inserted
+        """,
+        chatbot_id,
+        source_id,
+        version,
     )
+    await conn.execute("DELETE FROM chunk_staging WHERE source_id = $1", source_id)
     return await conn.fetchrow(
         """
         UPDATE sources SET state = 'ready', error = NULL, indexed_version = $2, chunk_count = $3,
-            indexed_at = now(),
+            indexed_at = now(), chunks_done = NULL, chunks_total = NULL,
             next_refresh_at = CASE WHEN $4::float8 > 0 THEN now() + make_interval(secs => $4::float8 * 3600) END,
             updated_at = now()
         WHERE id = $1 RETURNING indexed_at
         """,
         source_id,
         version,
-        len(records),
+        count,
         refresh_hours or 0.0,
     )
 
@@ -83,7 +118,7 @@ async def set_failed(conn: asyncpg.Connection, source_id: UUID, error: str, refr
     """The previous version's chunks (if any) keep serving; a link still gets its next refresh."""
     await conn.execute(
         """
-        UPDATE sources SET state = 'failed', error = $2, updated_at = now(),
+        UPDATE sources SET state = 'failed', error = $2, updated_at = now(), chunks_done = NULL, chunks_total = NULL,
             next_refresh_at = CASE WHEN $3::float8 > 0 THEN now() + make_interval(secs => $3::float8 * 3600) END
         WHERE id = $1
         """,

@@ -19,7 +19,6 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-import numpy as np
 
 from app.config import Settings
 from app.embedding.service import EmbeddingService
@@ -84,20 +83,29 @@ async def run_job(ctx: IngestionContext, source_id: UUID, version: int, refresh:
         chunks = await asyncio.to_thread(
             chunk_pages, pages, ctx.embedder.tokenizer, ctx.settings.chunk_tokens, ctx.settings.chunk_overlap_tokens
         )
+        del pages
         stages["chunk"], mark = time.monotonic() - mark, time.monotonic()
         if not chunks:
             raise PermanentFailure("no text could be extracted")
-        vectors = await ctx.embedder.embed([c.text for c in chunks], purpose="ingest")
+        cap = ctx.settings.max_chunks_per_document
+        if len(chunks) > cap:
+            raise PermanentFailure(f"the document makes {len(chunks):,} chunks; the limit is {cap:,}")
+        await embed_and_stage(ctx, claimed, chunks)
         stages["embed"], mark = time.monotonic() - mark, time.monotonic()
-        outcome = await commit(ctx, claimed, chunks, vectors, refresh_hours)
+        outcome = await commit(ctx, claimed, len(chunks), refresh_hours)
         stages["commit"] = time.monotonic() - mark
     except PermanentFailure as exc:
         outcome = await fail(ctx, claimed, str(exc), refresh_hours)
+    except asyncpg.DataError:  # a value the database refuses will be refused again: no retries
+        logger.exception("ingestion data refused by the database", extra={"source": str(source_id)})
+        outcome = await fail(ctx, claimed, "the document holds data that cannot be stored", refresh_hours)
     except Exception as exc:
         if not last_try:
             INGESTION_JOBS.labels("retried").inc()
             raise
-        outcome = await fail(ctx, claimed, f"gave up after retries: {exc}", refresh_hours)
+        # The tenant sees our own sentences only, never a raw database or library message.
+        reason = str(exc) if isinstance(exc, TransientFailure) else f"an internal error ({type(exc).__name__})"
+        outcome = await fail(ctx, claimed, f"gave up after retries: {reason}", refresh_hours)
     INGESTION_JOBS.labels(outcome).inc()
     INGESTION_JOB_SECONDS.labels(kind).observe(time.monotonic() - started)
     logger.info(
@@ -167,9 +175,23 @@ async def extract_pages(ctx: IngestionContext, source: asyncpg.Record) -> list[P
     return crawled.pages
 
 
-async def commit(
-    ctx: IngestionContext, claimed: asyncpg.Record, chunks: list[Chunk], vectors: np.ndarray, refresh_hours: Any
-) -> str:
+async def embed_and_stage(ctx: IngestionContext, claimed: asyncpg.Record, chunks: list[Chunk]) -> None:
+    """Embed `INGEST_BATCH_CHUNKS` chunks at a time and write each batch to the staging table, so
+    the job holds one batch of vectors whatever the document's size; progress is recorded per batch."""
+    source_id, version = claimed["id"], claimed["version"]
+    await repository.clear_staging(ctx.pool, source_id)  # a previous attempt's leftovers
+    step = ctx.settings.ingest_batch_chunks
+    await repository.set_progress(ctx.pool, source_id, version, 0, len(chunks))
+    for first in range(0, len(chunks), step):
+        part = chunks[first : first + step]
+        vectors = await ctx.embedder.embed([c.text for c in part], purpose="ingest")
+        await repository.stage_chunks(
+            ctx.pool, source_id=source_id, version=version, first=first, chunks=part, vectors=vectors
+        )
+        await repository.set_progress(ctx.pool, source_id, version, first + len(part), len(chunks))
+
+
+async def commit(ctx: IngestionContext, claimed: asyncpg.Record, total: int, refresh_hours: Any) -> str:
     source_id, version = claimed["id"], claimed["version"]
     async with ctx.pool.acquire() as conn, conn.transaction():
         source = await repository.lock_source(conn, source_id)
@@ -180,8 +202,6 @@ async def commit(
             source_id=source_id,
             chatbot_id=source["chatbot_id"],
             version=version,
-            chunks=chunks,
-            vectors=vectors,
             refresh_hours=refresh_hours,
         )
         await callbacks.record_status(
@@ -191,11 +211,11 @@ async def commit(
             source_id=source_id,
             version=version,
             state="ready",
-            chunks=len(chunks),
+            chunks=total,
             indexed_at=row["indexed_at"],
             pages=repository.crawl_pages(source),
         )
-    INGESTED_CHUNKS.inc(len(chunks))
+    INGESTED_CHUNKS.inc(total)
     return "ready"
 
 
@@ -206,6 +226,7 @@ async def fail(ctx: IngestionContext, claimed: asyncpg.Record, reason: str, refr
         if source is None or source["deleted"] or source["version"] != version:
             return "superseded"
         await repository.set_failed(conn, source_id, reason, refresh_hours)
+        await repository.clear_staging(conn, source_id)
         await callbacks.record_status(
             conn,
             ctx.settings,

@@ -1,17 +1,25 @@
-"""`InternalAuthDep`: a signed, size-capped, fresh Odoo delivery, parsed as JSON."""
+"""`InternalAuthDep`: a signed, size-capped, fresh Odoo delivery, parsed as bounded JSON.
+
+The signature covers method, path (+ query) and body (see webhooks/signing.py), so a delivery is
+valid for exactly the request it was made for. Reads (GET) get a shorter timestamp window. A
+signed write the engine refuses (4xx) has its webhook-id recorded, so the same delivery cannot be
+presented again: it gets the same refusal (internal/receipts.py).
+"""
 
 from __future__ import annotations
 
-import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from app.deps import SettingsDep
-from app.errors import PayloadTooLarge, Unauthorized, Unprocessable
+from app import wire
+from app.deps import PoolDep, SettingsDep
+from app.errors import AppError, PayloadTooLarge, Unauthorized, Unprocessable
+from app.internal import receipts
 from app.observability.context import bind_chatbot
-from app.webhooks.signing import InvalidSignature, verify
+from app.webhooks.signing import InvalidSignature, request_envelope, verify
 
 
 @dataclass(frozen=True)
@@ -32,23 +40,42 @@ async def _read_capped(request: Request, cap: int) -> bytes:
     return bytes(body)
 
 
-async def signed_delivery(request: Request, settings: SettingsDep) -> SignedDelivery:
+def request_target(request: Request) -> str:
+    """The path exactly as sent, plus `?query` when present: what the sender signed."""
+    raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
+    query = request.scope.get("query_string") or b""
+    target = raw_path.decode("latin-1")
+    return f"{target}?{query.decode('latin-1')}" if query else target
+
+
+async def signed_delivery(request: Request, settings: SettingsDep, pool: PoolDep) -> AsyncIterator[SignedDelivery]:
     if "chatbot_id" in request.path_params:
         bind_chatbot(request.path_params["chatbot_id"])
     body = await _read_capped(request, settings.webhook_max_body_bytes)
+    is_read = request.method in ("GET", "HEAD")
     try:
-        delivery_id = verify(settings.webhook_secret, body, dict(request.headers))
+        delivery_id = verify(
+            settings.webhook_secret,
+            request_envelope(request.method, request_target(request), body),
+            dict(request.headers),
+            tolerance_seconds=settings.webhook_read_tolerance_seconds if is_read else None,
+        )
     except InvalidSignature as exc:
         raise Unauthorized(f"invalid webhook signature: {exc}") from exc
-    if not body:
-        return SignedDelivery(delivery_id, {})
+    if not is_read and (earlier := await receipts.refusal_of(pool, delivery_id)) is not None:
+        raise earlier
     try:
-        payload = json.loads(body)
-    except ValueError as exc:
-        raise Unprocessable("body is not valid JSON") from exc
-    if not isinstance(payload, dict):
-        raise Unprocessable("body must be a JSON object")
-    return SignedDelivery(delivery_id, payload)
+        try:
+            payload = wire.loads(body, settings.json_max_depth) if body else {}
+        except wire.BadJson as exc:
+            raise Unprocessable(str(exc)) from exc
+        if not isinstance(payload, dict):
+            raise Unprocessable("body must be a JSON object")
+        yield SignedDelivery(delivery_id, payload)
+    except AppError as exc:
+        if not is_read and 400 <= exc.status_code < 500 and exc.status_code not in (408, 429):
+            await receipts.record_refused(pool, delivery_id, exc)
+        raise
 
 
 InternalAuthDep = Annotated[SignedDelivery, Depends(signed_delivery)]

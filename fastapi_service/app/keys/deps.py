@@ -43,11 +43,15 @@ async def authenticate(request: Request, resources: ResourcesDep) -> ApiKey:
     resolver: KeyResolver = answering_service(resources, "key_resolver")
     limiter: RateLimiter = answering_service(resources, "rate_limiter")
     ip = request_client_ip(request, resources)
+    # Failed attempts are budgeted per IP. Once the budget is spent every request from that IP is
+    # refused *before* its key is looked up, until the window passes: guessing really stops, since
+    # even a correct guess is not answered.
+    failures = Budget("auth", ip, limiter.auth_failures)
+    await limiter.refuse_if_exhausted(failures)
     raw = presented_key(request)
     key = await resolver.resolve(raw) if raw else None
     if key is None:
-        # Failed attempts are budgeted per IP too, so guessing keys is slow.
-        await limiter.check([Budget("auth", ip, limiter.default_ip)])
+        await limiter.count(failures)
         raise Unauthorized(INVALID_KEY, headers={"WWW-Authenticate": "Bearer"})
     bind_chatbot(key.chatbot.id)
     origin = request.headers.get("origin")

@@ -83,6 +83,12 @@ class KeyResolver:
         self._touched.add(key.id)
         return key
 
+    def forget_chatbot(self, chatbot_id: UUID) -> None:
+        """Drop the cached keys of a chatbot that changed (allowed domains, prompts, deletion)."""
+        stale = [d for d, (_t, key) in self._cache.items() if key is not None and key.chatbot.id == chatbot_id]
+        for digest in stale:
+            self._cache.pop(digest, None)
+
     async def _load(self, digest: str) -> ApiKey | None:
         async with self.pool.acquire() as conn:
             row = await repository.find_key(conn, digest)

@@ -123,7 +123,7 @@ async def crawl(
                 result.skipped.append(f"{url}: redirected off-site to {page.url}")
                 continue
             fetched.append(page)
-        outcomes = await extract([DocumentIn(p.body, urlsplit(p.url).path, p.content_type) for p in fetched])
+        outcomes = await extract([DocumentIn(p.body, urlsplit(p.url).path, p.mimetype) for p in fetched])
         next_level: list[str] = []
         for page, outcome in zip(fetched, outcomes, strict=True):
             if outcome.extracted is None:

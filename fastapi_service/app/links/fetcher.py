@@ -15,6 +15,7 @@ import httpcore
 import httpx
 
 from app.config import Settings
+from app.ingestion.charsets import split_content_type
 from app.links.ssrf import AddressPolicy, FetchRefused, GuardedNetworkBackend, forbidden_reason, literal_address
 
 REDIRECT_CODES = {301, 302, 303, 307, 308}
@@ -32,8 +33,14 @@ class FetchFailed(Exception):
 class Fetched:
     url: str  # final URL after redirects
     status: int
-    content_type: str
+    content_type: str  # media type only, lower case
     body: bytes
+    charset: str | None = None  # from the Content-Type header, when it names a known one
+
+    @property
+    def mimetype(self) -> str:
+        """The Content-Type to extract with: media type plus the header's charset."""
+        return f"{self.content_type}; charset={self.charset}" if self.charset else self.content_type
 
 
 def check_url(url: str) -> str:
@@ -100,13 +107,20 @@ class SafeFetcher:
             raise FetchRefused(f"invalid URL ({exc})") from exc
         return checked
 
+    @staticmethod
+    def _redirect_target(current: str, location: str) -> str:
+        try:
+            return urljoin(current, location)
+        except ValueError as exc:  # e.g. a malformed IPv6 literal
+            raise FetchFailed(f"{current} redirects to an invalid URL", transient=False) from exc
+
     async def _fetch(self, url: str, cap: int) -> Fetched:
         current = self._check(url)
         for _ in range(self.settings.fetch_max_redirects + 1):
             try:
                 async with self.client.stream("GET", current) as response:
                     if response.status_code in REDIRECT_CODES and "location" in response.headers:
-                        current = self._check(urljoin(current, response.headers["location"]))
+                        current = self._check(self._redirect_target(current, response.headers["location"]))
                         continue
                     declared = response.headers.get("content-length", "")
                     if declared.isdigit() and int(declared) > cap:
@@ -122,8 +136,10 @@ class SafeFetcher:
                         raise FetchFailed(
                             f"{current} answered HTTP {response.status_code}", transient=response.status_code >= 500
                         )
-                    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-                    return Fetched(str(response.url), response.status_code, content_type, bytes(body))
+                    content_type, charset = split_content_type(response.headers.get("content-type", ""))
+                    return Fetched(str(response.url), response.status_code, content_type, bytes(body), charset)
+            except httpx.InvalidURL as exc:  # not an HTTPError: a URL httpx cannot use is one failed page
+                raise FetchFailed(f"{current} could not be fetched (invalid URL: {exc})", transient=False) from exc
             except httpx.HTTPError as exc:
                 raise FetchFailed(
                     f"{current} could not be fetched ({type(exc).__name__}: {exc})", transient=True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from app.chat.service import ChatService
 from app.errors import ServiceUnavailable
@@ -34,7 +35,12 @@ async def start_answering(resources: Resources) -> None:
     generation = GenerationService(settings)
     resources.extras.update(
         key_resolver=resolver,
-        rate_limiter=RateLimiter(settings.rate_limit_storage_url, settings.rate_limit_default, settings.rate_limit_ip),
+        rate_limiter=RateLimiter(
+            settings.rate_limit_storage_url,
+            settings.rate_limit_default,
+            settings.rate_limit_ip,
+            settings.rate_limit_auth_failures,
+        ),
         trusted_networks=parse_networks(settings.trusted_proxies),
         origin_registry=OriginRegistry(load_domains, min(ORIGIN_CACHE_SECONDS, settings.key_cache_seconds)),
         retriever=retriever,
@@ -52,6 +58,18 @@ async def stop_answering(resources: Resources) -> None:
     generation = resources.extras.pop("generation", None)
     if generation is not None:
         await generation.close()
+
+
+def forget_chatbot(resources: Resources, chatbot_id: UUID) -> None:
+    """A chatbot was updated or deleted here: this process's caches of it (keys with their
+    chatbot, CORS allow-lists) are dropped at once. Other API processes follow within
+    KEY_CACHE_SECONDS (at most 60 s), their caches' lifetime."""
+    resolver = resources.extras.get("key_resolver")
+    if resolver is not None:
+        resolver.forget_chatbot(chatbot_id)
+    origins = resources.extras.get("origin_registry")
+    if origins is not None:
+        origins.invalidate()
 
 
 def answering_service(resources: Resources, name: str) -> Any:

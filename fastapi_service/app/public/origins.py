@@ -63,6 +63,10 @@ class OriginRegistry:
         self._patterns: list[str] = []
         self._expires = 0.0
 
+    def invalidate(self) -> None:
+        """Reload the allow-lists on the next preflight (a chatbot changed)."""
+        self._expires = 0.0
+
     async def allows(self, origin: str | None) -> bool:
         now = time.monotonic()
         if now >= self._expires:

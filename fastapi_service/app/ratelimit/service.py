@@ -29,7 +29,7 @@ class Budget:
 
 
 class RateLimiter:
-    def __init__(self, storage_url: str, default_key: str, default_ip: str) -> None:
+    def __init__(self, storage_url: str, default_key: str, default_ip: str, auth_failures: str = "20/minute") -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # slowapi looks for a config file we do not use
             self._limiter = Limiter(
@@ -43,6 +43,7 @@ class RateLimiter:
         self._in_process = storage_url.startswith("memory://")
         self.default_key = parse(default_key)
         self.default_ip = parse(default_ip)
+        self.auth_failures = parse(auth_failures)
 
     @staticmethod
     def per_minute(value: int | None, default: RateLimitItem) -> RateLimitItem:
@@ -55,6 +56,31 @@ class RateLimiter:
                 stats = self._strategy.get_window_stats(budget.item, budget.scope, budget.identifier)
                 return max(1.0, stats.reset_time - time.time())
         return None
+
+    def _wait_if_exhausted(self, budget: Budget) -> float | None:
+        """Seconds until `budget` has room again, without counting a hit; None if it has room now."""
+        if self._strategy.test(budget.item, budget.scope, budget.identifier):
+            return None
+        stats = self._strategy.get_window_stats(budget.item, budget.scope, budget.identifier)
+        return max(1.0, stats.reset_time - time.time())
+
+    async def refuse_if_exhausted(self, budget: Budget) -> None:
+        """429 when `budget` is used up: lets a caller stop *before* doing the work it budgets."""
+        if self._in_process:
+            wait = self._wait_if_exhausted(budget)
+        else:
+            wait = await asyncio.to_thread(self._wait_if_exhausted, budget)
+        if wait is not None:
+            raise RateLimited(
+                "too many failed attempts; slow down and retry later", headers={"Retry-After": str(math.ceil(wait))}
+            )
+
+    async def count(self, budget: Budget) -> None:
+        """Count one hit against `budget`, refusing nothing now (the next call is refused)."""
+        if self._in_process:
+            self._strategy.hit(budget.item, budget.scope, budget.identifier)
+        else:
+            await asyncio.to_thread(self._strategy.hit, budget.item, budget.scope, budget.identifier)
 
     async def check(self, budgets: list[Budget]) -> None:
         if self._in_process:

@@ -8,12 +8,13 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.retrieval.service import Mode
+from app.wire import Text
 
 
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(min_length=1, max_length=4000)
+    query: Text = Field(min_length=1, max_length=4000)
     top_k: int = Field(10, ge=1, le=100)
     mode: Mode = Mode.HYBRID  # dense / keyword: for evaluation and debugging
 

@@ -15,7 +15,9 @@ async def lock_chatbot_shared(conn: asyncpg.Connection, chatbot_id: UUID) -> asy
 
 async def lock_source(conn: asyncpg.Connection, source_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT id, chatbot_id, version, deleted, state FROM sources WHERE id = $1 FOR UPDATE", source_id
+        "SELECT id, chatbot_id, version, deleted, state, kind, spec, indexed_version, chunk_count, indexed_at"
+        " FROM sources WHERE id = $1 FOR UPDATE",
+        source_id,
     )
 
 
@@ -54,9 +56,20 @@ async def upsert_source(
     )
 
 
+async def update_metadata(conn: asyncpg.Connection, source_id: UUID, version: int, name: str) -> None:
+    """A new version whose content is what is indexed already: its chunks serve it as they are."""
+    await conn.execute(
+        "UPDATE sources SET version = $2, indexed_version = $2, name = $3, updated_at = now() WHERE id = $1",
+        source_id,
+        version,
+        name,
+    )
+
+
 async def tombstone_source(conn: asyncpg.Connection, source_id: UUID, chatbot_id: UUID, version: int) -> None:
     """Delete the source's chunks and keep a versioned tombstone, in the caller's transaction."""
     await conn.execute("DELETE FROM chunks WHERE source_id = $1", source_id)
+    await conn.execute("DELETE FROM chunk_staging WHERE source_id = $1", source_id)
     await conn.execute("DELETE FROM source_status_outbox WHERE source_id = $1", source_id)
     await conn.execute(
         """
@@ -75,7 +88,7 @@ async def tombstone_source(conn: asyncpg.Connection, source_id: UUID, chatbot_id
 async def list_sources(conn: asyncpg.Connection, chatbot_id: UUID) -> list[asyncpg.Record]:
     return await conn.fetch(
         """
-        SELECT id, version, kind, name, state, chunk_count, error, indexed_version, indexed_at
+        SELECT id, version, kind, name, state, chunk_count, error, indexed_version, indexed_at, chunks_done, chunks_total
         FROM sources WHERE chatbot_id = $1 AND NOT deleted ORDER BY created_at, id
         """,
         chatbot_id,

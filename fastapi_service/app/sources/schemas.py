@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.wire import INT64_MAX
+
 SourceState = Literal["queued", "processing", "ready", "failed"]
 
 
@@ -28,7 +30,7 @@ class LinkIn(BaseModel):
 class SourcePut(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=INT64_MAX)
     kind: Literal["document", "link"]
     name: str = Field("", max_length=500)
     document: DocumentIn | None = None
@@ -49,6 +51,11 @@ class SourceAccepted(BaseModel):
     detail: str = ""
 
 
+class Progress(BaseModel):
+    done: int  # chunks embedded so far
+    total: int
+
+
 class SourceStatus(BaseModel):
     source: UUID
     version: int
@@ -59,3 +66,4 @@ class SourceStatus(BaseModel):
     error: str | None
     indexed_version: int | None
     indexed_at: datetime | None
+    progress: Progress | None = None  # while a job is embedding

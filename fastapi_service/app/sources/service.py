@@ -24,7 +24,7 @@ from app.config import Settings
 from app.errors import Conflict, Unprocessable
 from app.ingestion import callbacks, queue
 from app.sources import repository
-from app.sources.schemas import SourceAccepted, SourcePut, SourceStatus
+from app.sources.schemas import Progress, SourceAccepted, SourcePut, SourceStatus
 
 INLINE_DECODE_BYTES = 256 * 1024  # larger documents are decoded off the event loop
 
@@ -89,6 +89,21 @@ async def prepare(body: SourcePut, settings: Settings) -> Prepared:
     return _decode_document(body, settings)
 
 
+def _metadata_only(current: asyncpg.Record | None, body: SourcePut, prepared: Prepared) -> bool:
+    """True when the new version changes nothing that ingestion reads: same kind, same document
+    (sha256, size, name, type) or link settings, and the current version is indexed and ready."""
+    return (
+        current is not None
+        and not current["deleted"]
+        and prepared.error is None
+        and current["state"] == "ready"
+        and current["indexed_version"] == current["version"]
+        and current["kind"] == body.kind
+        and current["spec"] == prepared.spec
+        and (body.kind == "link" or bool(prepared.spec.get("sha256")))  # same bytes, by their hash
+    )
+
+
 async def put_source(
     conn: asyncpg.Connection,
     settings: Settings,
@@ -109,6 +124,20 @@ async def put_source(
             raise Conflict("this source id belongs to another chatbot")
         if current is not None and current["version"] >= body.version:
             return SourceAccepted(applied=False, detail=f"stale version {body.version} <= {current['version']}")
+        if _metadata_only(current, body, prepared):
+            # A rename (or a replay of the same file under a new version): nothing to re-embed.
+            await repository.update_metadata(conn, source_id, body.version, body.name)
+            await callbacks.record_status(
+                conn,
+                settings,
+                chatbot_id=chatbot_id,
+                source_id=source_id,
+                version=body.version,
+                state="ready",
+                chunks=current["chunk_count"],
+                indexed_at=current["indexed_at"],
+            )
+            return SourceAccepted(applied=True, detail="metadata updated; the content is unchanged and stays indexed")
         state = "failed" if prepared.error else "queued"
         await repository.upsert_source(
             conn,
@@ -164,6 +193,9 @@ async def list_sources(conn: asyncpg.Connection, chatbot_id: UUID) -> list[Sourc
             error=r["error"],
             indexed_version=r["indexed_version"],
             indexed_at=r["indexed_at"],
+            progress=Progress(done=r["chunks_done"], total=r["chunks_total"])
+            if r["state"] == "processing" and r["chunks_total"] is not None
+            else None,
         )
         for r in rows
     ]

@@ -5,7 +5,7 @@ import threading
 import time
 from datetime import timedelta
 
-from odoo import SUPERUSER_ID, api, fields, models
+from odoo import api, fields, models
 from odoo.tools import SQL
 
 from ..tools import backoff, engine_client, webhooks
@@ -13,7 +13,7 @@ from .chatbot_sync_mixin import VERSION_SEQUENCE
 
 _logger = logging.getLogger(__name__)
 
-POSTCOMMIT_KEY = "chatbot_platform.outbox_ids"
+PRECOMMIT_KEY = "chatbot_platform.outbox_trigger"
 DEFAULT_ENGINE_URL = "http://127.0.0.1:8000"
 DONE_RETENTION_DAYS = 14
 
@@ -21,8 +21,8 @@ DONE_RETENTION_DAYS = 14
 class ChatbotOutbox(models.Model):
     """Transactional outbox: one row per resource state to deliver to the engine.
 
-    Rows are written in the user's transaction, sent after commit (``cr.postcommit``) and by a
-    cron with exponential backoff. A newer write to the same resource rewrites its undelivered
+    Rows are written in the user's transaction, which also triggers the delivery cron; the cron
+    sends them after commit, in its own transactions, with exponential backoff. A newer write to the same resource rewrites its undelivered
     row (coalescing) unless a sender holds that row, in which case a new row is queued.
     """
 
@@ -74,7 +74,8 @@ class ChatbotOutbox(models.Model):
             resource = row._resource()
             if resource and resource.version == row.version:
                 resource._sync_mark("pending")
-        self._register_postcommit(rows.ids)
+        if rows:
+            self._schedule_delivery()
         return True
 
     # -- configuration --------------------------------------------------------------------------
@@ -183,7 +184,7 @@ class ChatbotOutbox(models.Model):
         if operation == "delete" and res_model == "chatbot.chatbot":
             # deleting the chatbot removes all its sources in the engine
             self._cancel_pending(chatbot.uuid, exclude_id=row.id)
-        self._register_postcommit([row.id])
+        self._schedule_delivery()
         return row
 
     @api.model
@@ -200,27 +201,25 @@ class ChatbotOutbox(models.Model):
         ids = [row_id for (row_id,) in self.env.cr.fetchall()]
         self.browse(ids).write({"state": "cancelled"})
 
-    def _register_postcommit(self, row_ids):
-        if not row_ids:
+    def _schedule_delivery(self):
+        """Wake the delivery cron when this transaction commits (the queue_job pattern).
+
+        Nothing here talks to the engine: a save never waits for it, up or down. A precommit hook
+        writes one `ir.cron.trigger` per transaction, atomically with the queued rows, and Odoo
+        notifies the cron workers after COMMIT (``ir.cron._trigger``); a cron thread then delivers
+        in its own transactions.
+        """
+        data = self.env.cr.precommit.data
+        if data.get(PRECOMMIT_KEY):
             return
-        data = self.env.cr.postcommit.data
-        if POSTCOMMIT_KEY not in data:
-            data[POSTCOMMIT_KEY] = set()
-            registry = self.env.registry
+        data[PRECOMMIT_KEY] = True
+        env = self.env
 
-            @self.env.cr.postcommit.add
-            def deliver_after_commit():
-                ids = sorted(data.pop(POSTCOMMIT_KEY, ()))
-                try:
-                    with registry.cursor() as cr:
-                        env = api.Environment(cr, SUPERUSER_ID, {})
-                        env["chatbot.outbox"]._deliver_due(ids=ids, limit=len(ids))
-                except Exception:
-                    _logger.exception("Chatbot outbox: delivery after commit failed; the cron will retry")
+        @env.cr.precommit.add
+        def trigger_delivery():
+            env["chatbot.outbox"]._trigger_cron(None)
 
-        data[POSTCOMMIT_KEY].update(row_ids)
-
-    # -- delivery (own transaction, after commit) -----------------------------------------------
+    # -- delivery (cron, own transactions) -----------------------------------------------
     @api.model
     def _cron_deliver(self):
         self._deliver_due(limit=500, time_budget=50)
@@ -330,6 +329,8 @@ class ChatbotOutbox(models.Model):
 
     @api.model
     def _trigger_cron(self, at):
+        """Run the delivery cron at `at` (None: as soon as the current transaction commits)."""
+        # sudo: ir.cron - any chatbot user's save schedules the delivery job, which runs as root
         cron = self.env.ref("chatbot_platform.ir_cron_chatbot_outbox_deliver", raise_if_not_found=False)
         if cron:
-            cron._trigger(at)
+            cron.sudo()._trigger(at)

@@ -11,6 +11,7 @@ import threading
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from odoo import fields
 from odoo.tests import TransactionCase, new_test_user
 
 from ..tools import webhooks
@@ -37,7 +38,8 @@ class EngineServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 try:
-                    webhooks.verify(server.secret_getter(), self.headers, body)
+                    envelope = webhooks.request_envelope(self.command, self.path, body)
+                    webhooks.verify(server.secret_getter(), self.headers, envelope)
                     signed = True
                 except (webhooks.WebhookVerificationError, ValueError):
                     signed = False
@@ -158,14 +160,29 @@ class ChatbotCase(TransactionCase):
     def pending_rows(self, record):
         return self.rows(record).filtered(lambda r: r.state in ("pending", "retrying"))
 
-    def run_postcommit(self):
-        """What happens after COMMIT: flush, then the postcommit hooks in a fresh (test) cursor."""
+    def commit_hooks(self):
+        """What COMMIT runs around the transaction: flush and the precommit hooks (which trigger the
+        delivery cron), then the postcommit hooks (Odoo's NOTIFY to the cron workers)."""
         self.env.flush_all()
-        self.registry.enter_test_mode(self.env.cr)
-        try:
-            self.env.cr.postcommit.run()
-        finally:
-            self.registry.leave_test_mode()
+        self.env.cr.flush()
+        self.env.cr.postcommit.run()
+
+    def due_delivery_triggers(self):
+        cron = self.env.ref("chatbot_platform.ir_cron_chatbot_outbox_deliver")
+        return (
+            self.env["ir.cron.trigger"]
+            .sudo()
+            .search([("cron_id", "=", cron.id), ("call_at", "<=", fields.Datetime.now())])
+        )
+
+    def run_postcommit(self):
+        """What follows a COMMIT: the commit hooks, then the delivery cron run that a due trigger
+        wakes (a cron thread, outside tests). Nothing is sent unless the transaction triggered it."""
+        self.commit_hooks()
+        triggers = self.due_delivery_triggers()
+        if triggers:
+            triggers.unlink()
+            self.run_cron()
         self.env.invalidate_all()
 
     def run_cron(self):

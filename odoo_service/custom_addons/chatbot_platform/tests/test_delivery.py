@@ -1,12 +1,40 @@
 import base64
 import hashlib
 import os
+import socket
+import threading
 from datetime import timedelta
 
 from odoo import fields
 from odoo.tests import tagged
 
 from .common import PDF_BYTES, ChatbotCase, closed_port_url
+
+
+class HangingListener:
+    """Accepts TCP connections on 127.0.0.1 and never answers: an engine that hangs."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.connections = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _addr = self.sock.accept()
+            except OSError:  # closed
+                return
+            self.connections.append(conn)
+
+    def close(self):
+        self.sock.close()
+        for conn in self.connections:
+            conn.close()
 
 
 @tagged("post_install", "-at_install")
@@ -38,6 +66,47 @@ class TestDelivery(ChatbotCase):
         self.assertEqual(self.rows(bot).state, "done")
         self.assertEqual(self.rows(doc).state, "done")
         self.assertEqual((bot.sync_state, doc.sync_state), ("synced", "synced"))
+
+    def test_a_save_never_contacts_the_engine(self):
+        hanging = HangingListener()
+        self.addCleanup(hanging.close)
+        self.set_engine(hanging.url)
+        bot = self.create_chatbot(name="Saved while the engine hangs")
+        doc = self.create_document(bot)
+        doc.with_user(self.user_a).write({"name": "Renamed manual"})
+        other = self.create_document(bot, filename="other.pdf")
+        other_uuid = other.uuid
+        other.with_user(self.user_a).unlink()
+        self.commit_hooks()  # everything COMMIT runs in the user's request
+        self.assertEqual(hanging.connections, [], "the save opened a connection to the engine")
+        self.assertEqual(len(self.due_delivery_triggers()), 1, "one cron trigger per transaction")
+        self.assertEqual(self.rows(bot).state, "pending")
+        self.assertEqual(self.rows(doc).state, "pending")
+
+        # The cron thread the trigger wakes delivers everything queued by that save.
+        self.set_engine(self.engine.url)
+        self.run_postcommit()
+        self.assertEqual(
+            [(r["method"], r["path"].rsplit("/", 1)[-1]) for r in self.engine.requests],
+            [("PUT", bot.uuid), ("PUT", doc.uuid), ("DELETE", other_uuid)],
+        )
+        self.assertEqual(self.engine.requests[1]["json"]["name"], "Renamed manual")
+        self.assertEqual((bot.sync_state, doc.sync_state), ("synced", "synced"))
+        self.assertFalse(self.due_delivery_triggers())
+
+    def test_retry_action_triggers_the_cron(self):
+        self.set_engine(closed_port_url())
+        bot = self.create_chatbot()
+        self.run_postcommit()
+        row = self.rows(bot)
+        self.assertEqual(row.state, "retrying")
+        self.set_engine(self.engine.url)
+        row.action_retry()
+        self.commit_hooks()
+        self.assertEqual(len(self.due_delivery_triggers()), 1, "the retry schedules a delivery now")
+        self.assertFalse(self.engine.requests)
+        self.run_postcommit()
+        self.assertEqual(row.state, "done")
 
     def test_engine_down_save_succeeds_and_cron_delivers_later(self):
         self.set_engine(closed_port_url())

@@ -1,4 +1,6 @@
 import hashlib
+import json
+import os
 import random
 import re
 import string
@@ -38,6 +40,29 @@ class TestWebhookSigning(BaseCase):
                 webhooks.verify(SPEC_SECRET, headers, b"{}", now=now)
         with self.assertRaises(webhooks.WebhookVerificationError):
             webhooks.verify(SPEC_SECRET, {"webhook-id": "msg_1"}, b"{}", now=1000)
+
+    def test_request_envelope_matches_the_contract_vectors(self):
+        # docs/contract/request_signing.json is the one statement of the envelope; the engine's
+        # tests load the same file (tests/engine/test_request_signing.py).
+        here = os.path.dirname(os.path.abspath(__file__))
+        path = os.path.join(here, *[os.pardir] * 4, "docs", "contract", "request_signing.json")
+        with open(path, encoding="utf-8") as handle:
+            contract = json.load(handle)
+        for vector in contract["vectors"]:
+            body = vector["body"].encode()
+            envelope = webhooks.request_envelope(vector["method"], vector["target"], body)
+            self.assertEqual(envelope.decode(), vector["envelope"])
+            signature = webhooks.sign(contract["secret"], vector["webhook_id"], vector["timestamp"], envelope)
+            self.assertEqual(signature, vector["signature"])
+
+    def test_signed_headers_do_not_verify_for_another_method_or_path(self):
+        body = b'{"version":2}'
+        envelope = webhooks.request_envelope("DELETE", "/internal/v1/chatbots/B/sources/S", body)
+        headers = webhooks.signed_headers(SPEC_SECRET, "msg_3", envelope, timestamp=1000)
+        self.assertEqual(webhooks.verify(SPEC_SECRET, headers, envelope, now=1000), "msg_3")
+        for method, target in (("DELETE", "/internal/v1/chatbots/A"), ("PUT", "/internal/v1/chatbots/B/sources/S")):
+            with self.assertRaises(webhooks.WebhookVerificationError):
+                webhooks.verify(SPEC_SECRET, headers, webhooks.request_envelope(method, target, body), now=1000)
 
     def test_verify_accepts_any_of_several_signatures_and_any_header_case(self):
         good = webhooks.signed_headers(SPEC_SECRET, "msg_2", b"[]", timestamp=50)

@@ -73,17 +73,14 @@ class EngineClient:
         self.timeout = timeout
 
     def _send(self, method, path, body, msg_id, params=None):
-        headers = webhooks.signed_headers(self.secret, msg_id or webhooks.new_message_id(), body)
+        """Sign method + path as they go on the wire (query included) + body, then send."""
+        prepared = requests.Request(method, self.base_url + path, data=body, params=params).prepare()
+        envelope = webhooks.request_envelope(prepared.method, prepared.path_url, body)
+        prepared.headers.update(webhooks.signed_headers(self.secret, msg_id or webhooks.new_message_id(), envelope))
         if body:
-            headers["Content-Type"] = "application/json"
-        return requests.request(
-            method,
-            self.base_url + path,
-            data=body,
-            headers=headers,
-            params=params,
-            timeout=self.timeout,
-        )
+            prepared.headers["Content-Type"] = "application/json"
+        with requests.Session() as session:
+            return session.send(prepared, timeout=self.timeout)
 
     def deliver(self, method, path, payload, msg_id):
         """Send one outbox row; never raises for HTTP or network problems."""

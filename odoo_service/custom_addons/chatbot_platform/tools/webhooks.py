@@ -4,6 +4,11 @@ Headers: ``webhook-id``, ``webhook-timestamp`` (unix seconds) and
 ``webhook-signature: v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`` where ``key`` is
 the base64-decoded part of a ``whsec_…`` secret. Several space-separated signatures are
 accepted so that a secret can be rotated without downtime.
+
+Requests to the engine's internal API sign a request envelope instead of the bare body:
+``"{METHOD} {path[?query]}\n" + body`` (``request_envelope``), so signed headers are valid for that
+one method and path (and the chatbot/source ids in it) only. The HMAC scheme is unchanged. The
+engine's status callbacks to Odoo go to one fixed route and sign the body alone.
 """
 
 import base64
@@ -37,6 +42,11 @@ def secret_bytes(secret):
 
 def new_message_id():
     return "msg_" + uuid.uuid4().hex
+
+
+def request_envelope(method, target, body):
+    """What an internal API request signs: method, path as sent (plus ``?query``) and body."""
+    return ("%s %s\n" % (method.upper(), target)).encode() + body
 
 
 def sign(secret, msg_id, timestamp, body):
