@@ -87,8 +87,8 @@ class Settings(BaseSettings):
     # TEST ONLY: lets the link fetcher reach loopback/private addresses so tests can crawl a local
     # server. Never set in production: it disables the SSRF address checks (see docs/ingestion.md).
     fetch_allow_private_networks: bool = False
-    crawl_max_depth: int = Field(3, ge=0, le=10)  # hard cap on a link's max_depth
-    crawl_max_pages: int = Field(200, ge=1, le=5000)  # hard cap on a link's max_pages
+    crawl_max_depth: int = Field(3, ge=0, le=10)  # a link asking for a deeper crawl fails with the reason
+    crawl_max_pages: int = Field(200, ge=1, le=5000)  # a link asking for more pages fails with the reason
     crawl_max_sitemap_urls: int = Field(1000, ge=0)
     job_max_attempts: int = Field(5, ge=0, le=50)  # retries of a job failing transiently
     job_retry_base_seconds: int = Field(2, ge=1, le=60)  # backoff: base ** (attempt + 1) seconds
@@ -132,6 +132,7 @@ class Settings(BaseSettings):
     bm25_b: float = Field(0.4, ge=0, le=1)
     hnsw_ef_search: int = Field(100, ge=1, le=1000)
     answer_min_similarity: float = Field(0.3, ge=-1, le=1)  # below: "I don't know" + unanswered
+    extractive_min_score: float = Field(0.47, ge=0, le=1)  # extractive: best sentence below => "I don't know"
     no_answer_message: str = "I don't know: I couldn't find anything about that in the documents I have."
 
     @field_validator("trusted_proxies", mode="before")

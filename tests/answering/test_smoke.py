@@ -11,10 +11,12 @@ async def test_search_and_chat_roundtrip(client, bot):
     results = r.json()["results"]
     assert results[0]["content"].startswith("Returns:")
 
-    r = await client.post("/v1/chat", json={"message": "Can I return my skates?"}, headers=bot.pk_headers())
+    # Extractive answers quote what the documents say: "skates" and "return" are in different
+    # sentences, so that needs a model; "return a product" is said in one.
+    r = await client.post("/v1/chat", json={"message": "Can I return a product?"}, headers=bot.pk_headers())
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["generator"] == "extractive"
+    assert body["generator"] == "extractive" and "within 30 days of delivery" in body["answer"]
     assert any(s["name"] == "Handbook.pdf" for s in body["sources"])
 
     r = await client.post(

@@ -168,3 +168,28 @@ async def test_widget_on_a_disallowed_origin_gets_nothing(app_factory, db_url, b
             assert await page.locator("#cbp-widget .suggestion").count() == 0
         finally:
             host.close()
+
+
+async def test_extractive_answer_shows_the_page_and_one_quiet_line(app_factory, db_url, db, embedder, browser):
+    client = await app_factory(make_settings(database_url=db_url, llm_backend="none"))
+    bot = await create_bot(client, allowed_domains=["localhost"])
+    await insert_chunks(db, embedder, bot.id, HANDBOOK, name="Handbook.pdf")
+    await db.execute("UPDATE chunks SET metadata = metadata || '{\"page\": 3}'::jsonb WHERE chatbot_id = $1", bot.id)
+    async with LiveServer(client.app) as engine:
+        host = HostPage(engine.url, bot.pk)
+        try:
+            page = await browser.new_page()
+            await page.goto(host.url)
+            await page.click("#cbp-widget .launcher")
+            await page.wait_for_selector("#cbp-widget .suggestion")
+            await page.fill("#cbp-widget textarea", "How long is the warranty?")
+            await page.click("#cbp-widget .send")
+            answer = page.locator("#cbp-widget .msg.bot").last
+            await answer.locator(".rate").wait_for()
+            body = await answer.locator(".body").inner_text()
+            assert "two-year warranty" in body and "language model" not in body
+            assert (await answer.locator(".source b").first.inner_text()).startswith("[1] Handbook.pdf, p. 3")
+            labels = await answer.locator(".label").all_inner_texts()
+            assert labels.count("Quoted from the documents") == 1
+        finally:
+            host.close()

@@ -91,3 +91,8 @@ def test_generated_style_secret_passes_the_engine_validation() -> None:
         Settings(  # type: ignore[call-arg]
             _env_file=None, environment=environment, webhook_secret="change-me", database_url="postgresql://x@db/rag"
         )
+
+
+def test_no_variable_is_listed_twice() -> None:
+    names = [m.group(2) for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines() if (m := ENV_LINE.match(line))]
+    assert sorted({n for n in names if names.count(n) > 1}) == []

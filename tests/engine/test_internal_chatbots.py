@@ -183,3 +183,23 @@ async def test_invalid_payload_is_a_422_with_the_field_named(client, db):
     assert r.status_code == 422
     assert "allowed_domains" in r.json()["detail"]
     assert await count(db, "chatbots") == 0
+
+
+async def test_allowed_domains_accept_ip_hosts_and_refuse_wildcards_over_a_public_suffix(client, db):
+    for bad, reason in (
+        ("*.com", "a wildcard over a public suffix"),
+        ("*.co.uk", "a wildcard over a public suffix"),
+        ("*.github.io", "a wildcard over a public suffix"),
+        ("*.127.0.0.1", "an IP address has no subdomains"),
+        ("127.0.0.1:99999", "not a host name"),
+    ):
+        bot = uuid.uuid4()
+        r = await send_signed(client, "PUT", f"/internal/v1/chatbots/{bot}", chatbot_payload(1, allowed_domains=[bad]))
+        assert r.status_code == 422, (bad, r.text)
+        assert "allowed_domains" in r.json()["detail"] and reason in r.json()["detail"], r.text
+    assert await count(db, "chatbots") == 0
+    good = ["127.0.0.1:8170", "10.0.0.7", "*.shop.example.co.uk", "*.localhost", "example.com"]
+    bot = uuid.uuid4()
+    r = await send_signed(client, "PUT", f"/internal/v1/chatbots/{bot}", chatbot_payload(1, allowed_domains=good))
+    assert r.status_code == 200, r.text
+    assert await db.fetchval("SELECT allowed_domains FROM chatbots WHERE id = $1", bot) == good

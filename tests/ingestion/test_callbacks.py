@@ -128,3 +128,34 @@ async def test_a_status_survives_in_the_outbox_until_delivered(app_factory, db_u
         await asyncio.sleep(0.1)
     assert "ConnectError" in row["last_error"]
     assert row["version"] == 1
+
+
+async def test_a_links_status_carries_the_pages_indexed_and_skipped(app_factory, db_url, db, odoo):
+    from tests.ingestion.helpers import link
+    from tests.ingestion.http_server import html, text
+
+    site = LocalServer().start()
+    try:
+        site.routes.update(
+            {
+                "/robots.txt": text(b"User-agent: *\nDisallow: /private\n"),
+                "/": html(
+                    b"<html><body><main><p>Home page text.</p><a href='/a'>a</a> <a href='/private/x'>x</a>"
+                    b" <a href='/missing'>m</a></main></body></html>"
+                ),
+                "/a": html(b"<html><body><main><p>Page A text.</p></main></body></html>"),
+            }
+        )
+        settings = make_settings(
+            database_url=db_url, odoo_url=odoo.server.url, worker_poll_seconds=0.1, fetch_allow_private_networks=True
+        )
+        client = await app_factory(settings)
+        bot, src = uuid.uuid4(), uuid.uuid4()
+        await put_source(client, bot, src, link(1, site.url + "/", max_depth=1, max_pages=10))
+        assert (await wait_settled(db, src, 1))["state"] == "ready"
+        await wait_outbox_empty(db)
+    finally:
+        site.stop()
+    final = [s for s in odoo.statuses if s["source"] == str(src)][-1]
+    # / and /a indexed; /private/x refused by robots.txt and /missing a 404: two skipped
+    assert final["state"] == "ready" and final["pages"] == {"indexed": 2, "skipped": 2}

@@ -70,6 +70,8 @@ async def test_same_site_crawl_respects_depth_robots_and_the_sitemap(crawler_cli
     fetched = {r.path for r in website.requests}
     assert "/private/secret" not in fetched and "/a/deeper" not in fetched and "/logo.png" not in fetched
     assert "/robots.txt" in fetched
+    # what Odoo shows for the link: 4 pages indexed, /private/secret skipped (robots.txt)
+    assert (row["pages_indexed"], row["pages_skipped"]) == (4, 1)
 
 
 async def test_max_pages_caps_the_crawl(crawler_client, db, website):
@@ -108,3 +110,17 @@ async def test_due_links_are_refreshed_by_the_periodic_sweep(crawler_client, db,
     jobs = await db.fetch("SELECT args FROM procrastinate_jobs ORDER BY id")
     assert jobs[0]["args"]["refresh"] is False and jobs[1]["args"]["refresh"] is True
     assert await db.fetchval("SELECT indexed_version FROM sources WHERE id = $1", src) == 1
+
+
+async def test_limits_above_the_engines_fail_with_the_reason_instead_of_a_silent_cap(crawler_client, db, website):
+    """Odoo and the engine share CRAWL_MAX_DEPTH=3 / CRAWL_MAX_PAGES=200 (docs/odoo_addon.md)."""
+    deep, many, fine = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    bot = uuid.uuid4()
+    await put_source(crawler_client, bot, deep, link(1, website.url + "/", max_depth=5, max_pages=10))
+    await put_source(crawler_client, bot, many, link(1, website.url + "/", max_depth=1, max_pages=1000))
+    await put_source(crawler_client, bot, fine, link(1, website.url + "/", max_depth=3, max_pages=200))
+    row = await wait_settled(db, deep, 1)
+    assert row["state"] == "failed" and row["error"] == "max_depth 5 is above this engine's limit of 3"
+    row = await wait_settled(db, many, 1)
+    assert row["state"] == "failed" and row["error"] == "max_pages 1000 is above this engine's limit of 200"
+    assert (await wait_settled(db, fine, 1))["state"] == "ready"

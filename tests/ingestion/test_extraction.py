@@ -204,3 +204,19 @@ async def test_page_and_character_caps_are_reasons_not_truncation():
     )
     assert many_pages.error == "the PDF has 4 pages; the limit is 3"
     assert long_text.error == "the document has more than 10,000 characters of text (the limit)"
+
+
+def test_pdf_running_headers_and_footers_are_dropped_and_body_lines_kept():
+    from app.ingestion.extractors import extract
+    from tests.answering.qa_set import handbook_pdf
+
+    limits = Limits(max_bytes=10**7, max_pages=50, max_chars=10**7, max_unzipped_bytes=10**8)
+    blocks = extract(handbook_pdf(), "handbook.pdf", "application/pdf", limits).blocks
+    assert [b.page for b in blocks] == [1, 2, 3, 4]
+    text = "\n".join(b.text for b in blocks)
+    assert "Tenant Handbook 2026" not in text and "Page 2 of 4" not in text and "Confidential" not in text
+    assert blocks[0].text.startswith("Welcome") and "No more than 60 vehicles" in blocks[0].text
+    assert blocks[3].text.rstrip().endswith("assistance dogs.")
+    # Two pages are too few to tell a running line from a repeated one: both keep everything.
+    two = extract(files.pdf(["Same first line\nBody one.", "Same first line\nBody two."]), "t.pdf", "", limits).blocks
+    assert all(b.text.startswith("Same first line") for b in two)

@@ -65,7 +65,13 @@ async def test_the_child_runs_at_lower_priority_with_limits_and_no_files(tmp_pat
     # from /proc while a slow parse runs.
     task = asyncio.create_task(extract_in_sandbox([DocumentIn(slow_pdf(), "slow.pdf")], LIMITS))
     _, child = await parsing_child(task)
-    limits = open(f"/proc/{child.pid}/limits").read()
+    # The child lowers its priority and then sets its limits: under load the fork can be observed
+    # in between, so read them once the file-size limit (set after the address space) is there.
+    for _ in range(400):
+        limits = open(f"/proc/{child.pid}/limits").read()
+        if any(line.startswith("Max file size") and line.split()[3] != "unlimited" for line in limits.splitlines()):
+            break
+        await asyncio.sleep(0.005)
     assert child.nice() == 10
     assert any(line.startswith("Max file size") and line.split()[3] == "0" for line in limits.splitlines())
     assert any(

@@ -23,6 +23,8 @@ class SourceOut(BaseModel):
     source: UUID
     name: str
     url: str | None
+    page: int | None = None  # PDF page of the passage
+    heading: str | None = None  # section heading of the passage
     snippet: str
     score: float
 

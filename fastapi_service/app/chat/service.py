@@ -7,7 +7,6 @@ Server-Sent Events and collected for JSON responses, so both share one code path
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -21,14 +20,13 @@ from app.chat import repository
 from app.config import Settings
 from app.errors import NotFound, PayloadTooLarge, Unprocessable
 from app.generation.backends import BackendUnavailable, Options, Usage, with_deadline
-from app.generation.extractive import extractive_answer
+from app.generation.extractive import ExtractiveAnswerer
 from app.generation.prompt import Turn, build_messages
 from app.generation.service import GenerationService
 from app.keys.service import ApiKey
 from app.observability.metrics import CHAT_ANSWERS, LLM_SECONDS, LLM_TOKENS
 from app.retrieval.service import Hit, Retriever, snippet
 
-logger = logging.getLogger(__name__)
 MAX_SESSION_MESSAGES = 400  # 200 turns; then the client must start a new session
 
 
@@ -57,18 +55,32 @@ def validate_message(message: str, settings: Settings) -> str:
 
 def source_dicts(hits: list[Hit]) -> list[dict[str, Any]]:
     return [
-        {"source": str(h.source_id), "name": h.name, "url": h.url, "snippet": snippet(h.content), "score": h.score}
+        {
+            "source": str(h.source_id),
+            "name": h.name,
+            "url": h.url,
+            "page": h.metadata.get("page"),
+            "heading": h.metadata.get("heading"),
+            "snippet": snippet(h.content),
+            "score": h.score,
+        }
         for h in hits
     ]
 
 
 class ChatService:
     def __init__(
-        self, pool: asyncpg.Pool, retriever: Retriever, generation: GenerationService, settings: Settings
+        self,
+        pool: asyncpg.Pool,
+        retriever: Retriever,
+        generation: GenerationService,
+        extractive: ExtractiveAnswerer,
+        settings: Settings,
     ) -> None:
         self.pool = pool
         self.retriever = retriever
         self.generation = generation
+        self.extractive = extractive
         self.settings = settings
 
     async def prepare(self, key: ApiKey, message: str, session_id: UUID | None) -> PreparedTurn:
@@ -92,7 +104,12 @@ class ChatService:
         top_k = int(chatbot.generation.get("top_k") or 5)
         hits = await self.retriever.search(chatbot.id, question, top_k)
         retrieval_ms = int((time.perf_counter() - started) * 1000)
-        answered = bool(hits) and max(h.cosine for h in hits) >= self.settings.answer_min_similarity
+        # A model is only asked when some chunk is similar enough; extractive answers score every
+        # sentence themselves (EXTRACTIVE_MIN_SCORE), which judges a long chunk better than its cosine.
+        extractive_only = self.generation.backend is None
+        answered = bool(hits) and (
+            extractive_only or max(h.cosine for h in hits) >= self.settings.answer_min_similarity
+        )
         turn = PreparedTurn(
             key, question, session_id, history, hits if answered else [], answered, started, retrieval_ms
         )
@@ -112,55 +129,68 @@ class ChatService:
                 self.generation.release()
 
     async def _events(self, turn: PreparedTurn) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        backend = self.generation.backend
+        usage = Usage()
+        if not turn.answered or backend is None:
+            # No model call: the answer is known before the first event, so an "I don't know"
+            # lists no sources.
+            answer = await self._extractive(turn) if turn.answered else self.settings.no_answer_message
+            sources = source_dicts(turn.hits)
+            yield "sources", {"sources": sources}
+            yield "token", {"text": answer}
+            await self._finish(turn, answer, sources, "extractive", usage)
+            yield "done", {k: v for k, v in turn.result.items() if k != "sources"}
+            return
         sources = source_dicts(turn.hits)
         yield "sources", {"sources": sources}
-        usage = Usage()
-        generator = "extractive"
         parts: list[str] = []
-        if not turn.answered:
-            answer = self.settings.no_answer_message
-            yield "token", {"text": answer}
-            parts.append(answer)
+        gen = turn.key.chatbot.generation
+        options = Options(
+            model=gen.get("model") or self.generation.default_model,
+            temperature=float(gen.get("temperature", 0.2)),
+            max_tokens=int(gen.get("max_tokens", 512)),
+        )
+        messages = build_messages(turn.key.chatbot.prompts, turn.question, turn.hits, turn.history)
+        llm_started = time.perf_counter()
+        deadline = time.monotonic() + self.settings.llm_timeout_seconds
+        try:
+            async for piece in with_deadline(backend.stream(messages, options), deadline):
+                if isinstance(piece, Usage):
+                    usage = piece
+                    continue
+                parts.append(piece)
+                yield "token", {"text": piece}
+            self.generation.model_answered()
+            LLM_SECONDS.labels(backend.name, "ok").observe(time.perf_counter() - llm_started)
+            LLM_TOKENS.labels(backend.name, "prompt").inc(usage.prompt_tokens)
+            LLM_TOKENS.labels(backend.name, "completion").inc(usage.completion_tokens)
+        except BackendUnavailable as exc:
+            LLM_SECONDS.labels(backend.name, "error").observe(time.perf_counter() - llm_started)
+            self.generation.model_failed(str(exc))
+            if parts:
+                await self._finish(turn, "".join(parts), sources, backend.name, usage)
+                yield "error", {"error": "generation_failed", "detail": "the model stopped answering"}
+                return
+        if parts:
+            await self._finish(turn, "".join(parts), sources, backend.name, usage)
         else:
-            backend = self.generation.backend
-            streamed_any = False
-            if backend is not None:
-                gen = turn.key.chatbot.generation
-                options = Options(
-                    model=gen.get("model") or self.generation.default_model,
-                    temperature=float(gen.get("temperature", 0.2)),
-                    max_tokens=int(gen.get("max_tokens", 512)),
-                )
-                messages = build_messages(turn.key.chatbot.prompts, turn.question, turn.hits, turn.history)
-                llm_started = time.perf_counter()
-                deadline = time.monotonic() + self.settings.llm_timeout_seconds
-                try:
-                    async for piece in with_deadline(backend.stream(messages, options), deadline):
-                        if isinstance(piece, Usage):
-                            usage = piece
-                            continue
-                        streamed_any = True
-                        parts.append(piece)
-                        yield "token", {"text": piece}
-                    generator = backend.name
-                    LLM_SECONDS.labels(backend.name, "ok").observe(time.perf_counter() - llm_started)
-                    LLM_TOKENS.labels(backend.name, "prompt").inc(usage.prompt_tokens)
-                    LLM_TOKENS.labels(backend.name, "completion").inc(usage.completion_tokens)
-                except BackendUnavailable as exc:
-                    LLM_SECONDS.labels(backend.name, "error").observe(time.perf_counter() - llm_started)
-                    logger.warning("generation failed", extra={"backend": backend.name, "error": str(exc)})
-                    if streamed_any:
-                        generator = backend.name
-                        await self._finish(turn, "".join(parts), sources, generator, usage)
-                        yield "error", {"error": "generation_failed", "detail": "the model stopped answering"}
-                        return
-            if not streamed_any:
-                generator = "extractive"
-                answer = extractive_answer(turn.hits)
-                parts = [answer]
-                yield "token", {"text": answer}
-        await self._finish(turn, "".join(parts), sources, generator, usage)
+            # The model failed before its first token: the sources are out already; an extractive
+            # answer that finds nothing is stored with no sources and as unanswered.
+            answer = await self._extractive(turn)
+            yield "token", {"text": answer}
+            await self._finish(turn, answer, source_dicts(turn.hits), "extractive", usage)
         yield "done", {k: v for k, v in turn.result.items() if k != "sources"}
+
+    async def _extractive(self, turn: PreparedTurn) -> str:
+        """Quote the sentences that answer; keep only the cited hits, or none and mark the turn
+        unanswered when nothing answers."""
+        vector = await self.retriever.embed_query(turn.question)
+        extract = await self.extractive.answer(turn.question, vector, turn.hits)
+        if extract is None:
+            turn.answered = False
+            turn.hits = []
+            return self.settings.no_answer_message
+        return extract.text
 
     async def _finish(
         self, turn: PreparedTurn, answer: str, sources: list[dict[str, Any]], generator: str, usage: Usage

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.chatbots.domains import domain_problem
 from app.wire import INT64_MAX
 
 SUGGESTION_MAX_CHARS = 200  # one widget suggestion button
-DOMAIN_RE = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(:\d{1,5})?$")
 
 
 class Prompts(BaseModel):
@@ -69,8 +68,9 @@ class ChatbotPut(BaseModel):
         cleaned = []
         for value in values:
             host = value.strip().lower()
-            if not DOMAIN_RE.match(host):
-                raise ValueError(f"not a host name or *.wildcard: {value!r}")
+            problem = domain_problem(host) if len(host) <= 260 else "too long"
+            if problem:
+                raise ValueError(f"{problem}: {value!r}")
             cleaned.append(host)
         return cleaned
 

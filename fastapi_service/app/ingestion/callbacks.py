@@ -40,6 +40,7 @@ async def record_status(
     chunks: int = 0,
     error: str | None = None,
     indexed_at: datetime | None = None,
+    pages: dict[str, int] | None = None,
 ) -> None:
     if not settings.odoo_url:
         return
@@ -52,6 +53,8 @@ async def record_status(
         "error": error,
         "indexed_at": indexed_at.isoformat() if indexed_at else None,
     }
+    if pages is not None:  # links: {indexed, skipped} of the last crawl
+        payload["pages"] = pages
     await conn.execute("DELETE FROM source_status_outbox WHERE source_id = $1", source_id)
     await conn.execute(
         "INSERT INTO source_status_outbox (chatbot_id, source_id, version, payload) VALUES ($1, $2, $3, $4)",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 import zipfile
 from dataclasses import asdict, dataclass, field
@@ -172,6 +173,7 @@ def extract_pdf(data: bytes, limits: Limits, budget: CharBudget, charset: str | 
                 if contents is not None:
                     contents.get_data()
             blocks.append(Block(budget.take(text), page=number))
+        blocks = drop_running_lines(blocks)
         return Extracted("pdf", str(title) if title else None, blocks)
     except ExtractionError:
         raise
@@ -184,6 +186,47 @@ def extract_pdf(data: bytes, limits: Limits, budget: CharBudget, charset: str | 
         if name == "LimitReachedError":
             raise ExtractionError(f"the PDF expands to too much data (possible decompression bomb): {exc}") from exc
         raise ExtractionError(f"the PDF could not be read ({name}: {exc})"[:500]) from exc
+
+
+RUNNING_EDGE_LINES = 2  # lines at the top and at the bottom of a page that may be a running header/footer
+RUNNING_MIN_SHARE = 0.6  # ... if the same line (digits aside) is there on at least this share of pages
+DIGITS = re.compile(r"\d+")
+
+
+def drop_running_lines(pages: list[Block]) -> list[Block]:
+    """Remove running headers and footers (title lines, "Page 3 of 12") from PDF pages.
+
+    A line among the first or last `RUNNING_EDGE_LINES` of a page is running when the same line,
+    with its numbers masked, is at that edge on at least `RUNNING_MIN_SHARE` of the pages (and on
+    three pages or more); a document of fewer than three pages keeps every line.
+    """
+    if len(pages) < 3:
+        return pages
+
+    def key(line: str) -> str:
+        return DIGITS.sub("#", " ".join(line.split()).lower())
+
+    split = [[line for line in page.text.splitlines() if line.strip()] for page in pages]
+    counts: dict[tuple[str, str], int] = {}
+    for lines in split:
+        top = {key(line) for line in lines[:RUNNING_EDGE_LINES]}
+        bottom = {key(line) for line in lines[-RUNNING_EDGE_LINES:]}
+        for edge, keys in (("top", top), ("bottom", bottom)):
+            for k in keys:
+                counts[(edge, k)] = counts.get((edge, k), 0) + 1
+    needed = max(3, math.ceil(RUNNING_MIN_SHARE * len(pages)))
+    running = {edge_key for edge_key, n in counts.items() if n >= needed}
+    if not running:
+        return pages
+    out = []
+    for page, lines in zip(pages, split, strict=True):
+        start, end = 0, len(lines)
+        while start < min(RUNNING_EDGE_LINES, end) and ("top", key(lines[start])) in running:
+            start += 1
+        while end > max(start, len(lines) - RUNNING_EDGE_LINES) and ("bottom", key(lines[end - 1])) in running:
+            end -= 1
+        out.append(Block("\n".join(lines[start:end]), page=page.page, heading=page.heading))
+    return out
 
 
 def check_zip(data: bytes, limits: Limits) -> None:

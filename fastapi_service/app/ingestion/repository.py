@@ -16,11 +16,25 @@ from app.ingestion.chunking import Chunk
 async def lock_source(conn: asyncpg.Connection, source_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
         """
-        SELECT id, chatbot_id, version, deleted, kind, name, spec, content, state, indexed_version, chunk_count
+        SELECT id, chatbot_id, version, deleted, kind, name, spec, content, state, indexed_version, chunk_count,
+               pages_indexed, pages_skipped
         FROM sources WHERE id = $1 FOR UPDATE
         """,
         source_id,
     )
+
+
+async def set_crawl_pages(conn: asyncpg.Connection, source_id: UUID, indexed: int, skipped: int) -> None:
+    await conn.execute(
+        "UPDATE sources SET pages_indexed = $2, pages_skipped = $3 WHERE id = $1", source_id, indexed, skipped
+    )
+
+
+def crawl_pages(source: asyncpg.Record) -> dict[str, int] | None:
+    """{indexed, skipped} of a link's last crawl, for its status; None for documents."""
+    if source["kind"] != "link" or source["pages_indexed"] is None:
+        return None
+    return {"indexed": source["pages_indexed"], "skipped": source["pages_skipped"] or 0}
 
 
 async def set_processing(conn: asyncpg.Connection, source_id: UUID) -> None:

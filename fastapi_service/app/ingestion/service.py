@@ -168,6 +168,8 @@ async def extract_pages(ctx: IngestionContext, source: asyncpg.Record) -> list[P
         raise PermanentFailure(str(exc)) from exc
     if crawled.skipped:
         logger.info("crawl skipped pages", extra={"source": str(source["id"]), "skipped": crawled.skipped[:20]})
+    async with ctx.pool.acquire() as conn:
+        await repository.set_crawl_pages(conn, source["id"], len(crawled.pages), len(crawled.skipped))
     if not crawled.pages:
         raise PermanentFailure("no page of the site could be ingested")
     return crawled.pages
@@ -211,6 +213,7 @@ async def commit(ctx: IngestionContext, claimed: asyncpg.Record, total: int, ref
             state="ready",
             chunks=total,
             indexed_at=row["indexed_at"],
+            pages=repository.crawl_pages(source),
         )
     INGESTED_CHUNKS.inc(total)
     return "ready"
@@ -233,6 +236,7 @@ async def fail(ctx: IngestionContext, claimed: asyncpg.Record, reason: str, refr
             state="failed",
             chunks=source["chunk_count"],
             error=reason,
+            pages=repository.crawl_pages(source),
         )
     logger.info("ingestion failed", extra={"source": str(source_id), "version": version, "reason": reason})
     return "failed"

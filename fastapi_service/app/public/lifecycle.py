@@ -7,6 +7,7 @@ from uuid import UUID
 
 from app.chat.service import ChatService
 from app.errors import ServiceUnavailable
+from app.generation.extractive import ExtractiveAnswerer
 from app.generation.service import GenerationService
 from app.keys import repository as keys_repository
 from app.keys.service import KeyResolver
@@ -44,7 +45,9 @@ async def start_answering(resources: Resources) -> None:
         origin_registry=OriginRegistry(load_domains, min(ORIGIN_CACHE_SECONDS, settings.key_cache_seconds)),
         retriever=retriever,
         generation=generation,
-        chat_service=ChatService(pool, retriever, generation, settings),
+        chat_service=ChatService(
+            pool, retriever, generation, ExtractiveAnswerer(resources.embedder, settings.extractive_min_score), settings
+        ),
     )
 
 

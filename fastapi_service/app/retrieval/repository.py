@@ -106,7 +106,7 @@ top AS (
     LIMIT :top_k
 )
 SELECT t.id, t.cosine, coalesce(t.keyword, 0) AS keyword, t.score,
-       c.source_id, c.content, c.metadata,
+       c.source_id, c.ordinal, c.content, c.metadata,
        s.name AS source_name, s.kind AS source_kind, s.spec ->> 'url' AS source_url
 FROM top t
 JOIN chunks c ON c.id = t.id AND c.chatbot_id = :chatbot

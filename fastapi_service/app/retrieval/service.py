@@ -46,6 +46,7 @@ class Hit:
     score: float
     cosine: float
     keyword: float
+    ordinal: int = 0  # the chunk's position in its source
 
 
 class Retriever:
@@ -143,6 +144,7 @@ class Retriever:
             score=round(float(row["score"]), 6),
             cosine=float(row["cosine"]),
             keyword=float(row["keyword"]),
+            ordinal=int(row["ordinal"]),
         )
 
 

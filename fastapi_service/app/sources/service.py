@@ -61,10 +61,19 @@ def _link_spec(body: SourcePut, settings: Settings) -> Prepared:
     assert link is not None
     spec = {
         "url": link.url.strip(),
-        "max_depth": min(link.max_depth, settings.crawl_max_depth),
-        "max_pages": min(link.max_pages, settings.crawl_max_pages),
+        "max_depth": link.max_depth,
+        "max_pages": link.max_pages,
         "refresh_hours": link.refresh_hours or None,
     }
+    # Never capped silently: a link asking for more than this engine crawls fails with the reason.
+    if link.max_depth > settings.crawl_max_depth:
+        return Prepared(
+            spec, error=f"max_depth {link.max_depth} is above this engine's limit of {settings.crawl_max_depth}"
+        )
+    if link.max_pages > settings.crawl_max_pages:
+        return Prepared(
+            spec, error=f"max_pages {link.max_pages} is above this engine's limit of {settings.crawl_max_pages}"
+        )
     parts = urlsplit(spec["url"])
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return Prepared(spec, error="only absolute http:// and https:// links can be ingested")

@@ -5,8 +5,8 @@
     "category": "Productivity",
     "author": "Chatbot Platform team",
     "license": "LGPL-3",
-    "depends": ["base", "web"],
-    "external_dependencies": {"python": ["requests"]},
+    "depends": ["base", "web", "bus"],
+    "external_dependencies": {"python": ["requests", "publicsuffixlist"]},
     "data": [
         "security/chatbot_platform_groups.xml",
         "security/ir.model.access.csv",
@@ -22,6 +22,9 @@
         "views/chatbot_platform_menus.xml",
         "data/ir_cron_data.xml",
     ],
+    "assets": {
+        "web.assets_backend": ["chatbot_platform/static/src/js/live_status.js"],
+    },
     "uninstall_hook": "uninstall_hook",
     "application": True,
     "installable": True,

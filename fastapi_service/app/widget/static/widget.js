@@ -149,6 +149,7 @@
       var item = el('div', 'source');
       var href = s.url ? safeUrl(s.url) : null;
       var name = '[' + (i + 1) + '] ' + (s.name || 'Document');
+      if (typeof s.page === 'number') { name += ', p. ' + s.page; }
       var title;
       if (href) {
         title = el('a', null, name);
@@ -181,7 +182,7 @@
 
   function showMeta(bubble, messageId, generator) {
     if (generator === 'extractive') {
-      bubble.wrap.appendChild(el('div', 'label', 'Quoted from the documents (no AI model available)'));
+      bubble.wrap.appendChild(el('div', 'label', 'Quoted from the documents'));
     }
     if (!messageId) { return; }
     var rate = el('div', 'rate');

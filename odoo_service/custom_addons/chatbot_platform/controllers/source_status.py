@@ -48,8 +48,11 @@ class SourceStatusController(http.Controller):
             version, state = int(data["version"]), data["state"]
             chunks = data.get("chunks")
             chunks = int(chunks) if chunks is not None else None
+            pages = data.get("pages")  # links: {indexed, skipped} of the last crawl
+            if pages is not None:
+                pages = {"indexed": int(pages["indexed"]), "skipped": int(pages["skipped"])}
         except (ValueError, KeyError, TypeError):
-            return _error(400, "invalid_body", "Expected {chatbot, source, version, state, chunks, error}.")
+            return _error(400, "invalid_body", "Expected {chatbot, source, version, state, chunks, error, pages}.")
         if state not in STATES:
             return _error(400, "invalid_body", "Unknown state.")
         # sudo: chatbot.document/chatbot.link - the caller is the engine, authenticated by the
@@ -58,6 +61,11 @@ class SourceStatusController(http.Controller):
         if not source or source.chatbot_id.uuid != chatbot_uuid:
             return _error(404, "not_found", "Unknown source.")
         applied = source._apply_engine_status(
-            version, state, chunks, (data.get("error") or None), payloads.parse_utc(data.get("indexed_at"))
+            version,
+            state,
+            chunks,
+            (data.get("error") or None),
+            payloads.parse_utc(data.get("indexed_at")),
+            pages=pages,
         )
         return request.make_json_response({"ok": True, "applied": applied})

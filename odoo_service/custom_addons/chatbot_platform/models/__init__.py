@@ -8,4 +8,6 @@ from . import (  # noqa: F401
     chatbot_link,
     chatbot_outbox,
     chatbot_prompt,
+    ir_websocket,
+    res_users,
 )

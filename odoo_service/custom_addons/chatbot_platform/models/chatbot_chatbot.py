@@ -6,15 +6,10 @@ from markupsafe import Markup
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
+from ..tools import allowed_domains as domain_rules
 from ..tools import engine_client, payloads
 from .chatbot_sync_mixin import SKIP_SYNC
 
-IPV4 = r"((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-DOMAIN_RE = re.compile(
-    r"^((\*\.)?(localhost|([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?)|"
-    + IPV4
-    + r")(:\d{1,5})?$"
-)
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 LANGUAGES = [
     ("en", "English"),
@@ -51,7 +46,8 @@ class ChatbotChatbot(models.Model):
     max_tokens = fields.Integer(string="Max tokens", default=512)
     top_k = fields.Integer(string="Passages (top k)", default=5)
     allowed_domains = fields.Text(
-        help="One domain per line (example.com, *.example.com, localhost:8080). "
+        help="One domain per line (example.com, *.example.com, localhost:8080, 127.0.0.1:8170); "
+        "wildcards over a public suffix such as *.com are refused. "
         "Publishable keys only work from these origins.",
     )
     rate_key_per_minute = fields.Integer(string="Requests per key per minute", help="0 = engine default")
@@ -112,7 +108,8 @@ class ChatbotChatbot(models.Model):
     def _check_allowed_domains(self):
         for bot in self:
             for domain in payloads.split_lines(bot.allowed_domains):
-                if "://" in domain or "/" in domain:
+                problem = domain_rules.problem(domain)
+                if problem == domain_rules.URL:
                     raise ValidationError(
                         self.env._(
                             "Allowed domain %(domain)s must be a bare host name like example.com "
@@ -120,11 +117,23 @@ class ChatbotChatbot(models.Model):
                             domain=domain,
                         )
                     )
-                if not DOMAIN_RE.match(domain.lower()):
+                if problem == domain_rules.PUBLIC_SUFFIX:
                     raise ValidationError(
                         self.env._(
-                            "Allowed domain %(domain)s is not a valid host name "
-                            "(expected example.com, *.example.com, localhost:8080 or 127.0.0.1).",
+                            "Allowed domain %(domain)s would allow every site under a public suffix; "
+                            "name your own domain, e.g. *.example.com.",
+                            domain=domain,
+                        )
+                    )
+                if problem == domain_rules.IP_WILDCARD:
+                    raise ValidationError(
+                        self.env._("Allowed domain %(domain)s: an IP address has no subdomains.", domain=domain)
+                    )
+                if problem:
+                    raise ValidationError(
+                        self.env._(
+                            "Allowed domain %(domain)s is not a valid host name (expected example.com, "
+                            "*.example.com, localhost:8080 or an IPv4 address such as 127.0.0.1:8170).",
                             domain=domain,
                         )
                     )

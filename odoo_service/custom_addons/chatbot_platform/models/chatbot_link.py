@@ -13,8 +13,16 @@ class ChatbotLink(models.Model):
     _order = "id desc"
 
     url = fields.Char(string="URL", required=True)
-    max_depth = fields.Integer(string="Max depth", default=0, help="0 = only this page.")
-    max_pages = fields.Integer(string="Max pages", default=20)
+    max_depth = fields.Integer(string="Max depth", default=0, help="0 = only this page; at most 3.")
+    max_pages = fields.Integer(string="Max pages", default=20, help="At most 200.")
+    pages_indexed = fields.Integer(string="Pages indexed", readonly=True, copy=False)
+    pages_skipped = fields.Integer(
+        string="Pages skipped",
+        readonly=True,
+        copy=False,
+        help="Pages of the last crawl that were not indexed: refused by robots.txt, errors, not HTML, "
+        "redirected off-site.",
+    )
     refresh_hours = fields.Integer(string="Refresh every (hours)", default=0, help="0 = never refresh.")
 
     _sql_constraints = [
@@ -43,10 +51,14 @@ class ChatbotLink(models.Model):
     @api.constrains("max_depth", "max_pages", "refresh_hours")
     def _check_limits(self):
         for link in self:
-            if not 0 <= link.max_depth <= 5:
-                raise ValidationError(self.env._("Max depth must be between 0 and 5."))
-            if not 1 <= link.max_pages <= 1000:
-                raise ValidationError(self.env._("Max pages must be between 1 and 1000."))
+            if not 0 <= link.max_depth <= payloads.CRAWL_MAX_DEPTH:
+                raise ValidationError(
+                    self.env._("Max depth must be between 0 and %(max)s.", max=payloads.CRAWL_MAX_DEPTH)
+                )
+            if not 1 <= link.max_pages <= payloads.CRAWL_MAX_PAGES:
+                raise ValidationError(
+                    self.env._("Max pages must be between 1 and %(max)s.", max=payloads.CRAWL_MAX_PAGES)
+                )
             if link.refresh_hours and not 1 <= link.refresh_hours <= 24 * 365:
                 raise ValidationError(self.env._("Refresh interval must be 0 (never) or between 1 and 8760 hours."))
 
@@ -58,6 +70,12 @@ class ChatbotLink(models.Model):
             if not vals.get("name") and vals.get("url"):
                 vals["name"] = vals["url"]
         return super().create(vals_list)
+
+    def _engine_pages_vals(self, pages):
+        return {"pages_indexed": max(0, pages["indexed"]), "pages_skipped": max(0, pages["skipped"])}
+
+    def _bus_status_fields(self):
+        return super()._bus_status_fields() + ["pages_indexed", "pages_skipped"]
 
     def _sync_tracked_fields(self):
         return {"name", "url", "max_depth", "max_pages", "refresh_hours"}

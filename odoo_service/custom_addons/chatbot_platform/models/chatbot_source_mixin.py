@@ -19,13 +19,16 @@ class ChatbotSourceMixin(models.AbstractModel):
     _description = "Chatbot knowledge source"
     _check_company_auto = True
 
-    name = fields.Char(required=True)
+    # optional in forms: create() fills it from the file name or URL
+    name = fields.Char(help="Defaults to the file name or the URL.")
+    # The company follows the chatbot, so the choice is any chatbot of the user's allowed companies
+    # (check_company would filter on the new record's still-empty company and offer none).
     chatbot_id = fields.Many2one(
         "chatbot.chatbot",
         required=True,
         ondelete="cascade",
         index=True,
-        check_company=True,
+        domain="[('company_id', 'in', allowed_company_ids)]",
     )
     company_id = fields.Many2one(related="chatbot_id.company_id", store=True, index=True)
     state = fields.Selection(SOURCE_STATES, default="queued", required=True, readonly=True, copy=False)
@@ -49,6 +52,7 @@ class ChatbotSourceMixin(models.AbstractModel):
         super()._sync_enqueue_upsert()
         # the engine re-ingests every new version; what Odoo shows waits for its callback
         self.with_context(**{SKIP_SYNC: True}).write({"state": "queued", "error": False})
+        self._bus_notify_status()
 
     @api.model
     def _find_by_uuid(self, source_uuid):
@@ -59,7 +63,7 @@ class ChatbotSourceMixin(models.AbstractModel):
                 return record
         return self.env["chatbot.document"]
 
-    def _apply_engine_status(self, version, state, chunks=None, error=None, indexed_at=None):
+    def _apply_engine_status(self, version, state, chunks=None, error=None, indexed_at=None, pages=None):
         """Apply a status reported by the engine; False when it is older than the record."""
         self.ensure_one()
         if version < self.version or state not in dict(SOURCE_STATES):
@@ -69,5 +73,15 @@ class ChatbotSourceMixin(models.AbstractModel):
             vals["chunk_count"] = max(0, int(chunks))
         if state == "ready":
             vals["indexed_at"] = indexed_at or fields.Datetime.now()
+        if pages is not None:
+            vals.update(self._engine_pages_vals(pages))
         self.with_context(**{SKIP_SYNC: True}).write(vals)
+        self._bus_notify_status()
         return True
+
+    def _engine_pages_vals(self, pages):
+        """Fields for a crawl's {indexed, skipped}; documents have none."""
+        return {}
+
+    def _bus_status_fields(self):
+        return super()._bus_status_fields() + ["state", "chunk_count", "error", "indexed_at"]

@@ -4,6 +4,8 @@ from odoo import api, fields, models
 from odoo.tools import SQL
 
 VERSION_SEQUENCE = "chatbot_platform_version_seq"
+STATUS_CHANNEL = "chatbot_platform"  # subchannel of a res.company
+STATUS_NOTIFICATION = "chatbot_platform/status"
 SKIP_SYNC = "chatbot_platform_skip_sync"
 
 
@@ -113,6 +115,23 @@ class ChatbotSyncMixin(models.AbstractModel):
         if state == "synced":
             vals["synced_at"] = fields.Datetime.now()
         self.with_context(**{SKIP_SYNC: True}).write(vals)
+        self._bus_notify_status()
+
+    # -- live status ----------------------------------------------------------------------------
+    def _bus_status_fields(self):
+        return ["sync_state", "sync_error"]
+
+    def _bus_notify_status(self):
+        """Push the record's status to the open forms and lists of its company's users (the bus
+        sends it after commit; `ir.websocket` subscribes chatbot users to their companies)."""
+        bus = self.env["bus.bus"]
+        for record in self:
+            company = record.company_id
+            if not company:
+                continue
+            values = record.read(record._bus_status_fields())[0]
+            values.update(model=record._name)
+            bus._sendone((company, STATUS_CHANNEL), STATUS_NOTIFICATION, values)
 
     def action_sync_retry(self):
         """Send the current state again now, with a new version (the "Retry" button)."""

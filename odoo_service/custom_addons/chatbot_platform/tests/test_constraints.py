@@ -31,10 +31,14 @@ class TestConstraints(ChatbotCase):
         self.assertTrue(self.link(url="http://docs.example.com/a?b=c"))
 
     def test_link_limits(self):
-        self.assert_invalid("Max depth", lambda: self.link(max_depth=6))
+        # the engine's limits (CRAWL_MAX_DEPTH=3, CRAWL_MAX_PAGES=200): Odoo no longer accepts 5 / 1000
+        self.assert_invalid("Max depth must be between 0 and 3", lambda: self.link(max_depth=4))
+        self.assert_invalid("Max depth", lambda: self.link(max_depth=5))
+        self.assert_invalid("Max pages must be between 1 and 200", lambda: self.link(max_pages=201))
+        self.assert_invalid("Max pages", lambda: self.link(max_pages=1000))
         self.assert_invalid("Max pages", lambda: self.link(max_pages=0))
         self.assert_invalid("Refresh interval", lambda: self.link(refresh_hours=-1))
-        self.assertTrue(self.link(max_depth=5, max_pages=1000, refresh_hours=168))
+        self.assertTrue(self.link(max_depth=3, max_pages=200, refresh_hours=168))
 
     def test_allowed_domains_syntax(self):
         for bad, message in (
@@ -43,13 +47,18 @@ class TestConstraints(ChatbotCase):
             ("exa mple.com", "not a valid host name"),
             ("-bad.com", "not a valid host name"),
             ("*example.com", "not a valid host name"),
-            ("256.1.1.1", "not a valid host name"),
-            ("*.127.0.0.1", "not a valid host name"),
+            ("127.0.0.1:99999", "not a valid host name"),
+            ("*.127.0.0.1", "an IP address has no subdomains"),
+            # wildcards over a public suffix would let every site under it embed the chatbot
+            ("*.com", "public suffix"),
+            ("*.co.uk", "public suffix"),
+            ("*.github.io", "public suffix"),
         ):
             self.assert_invalid(message, lambda bad=bad: self.bot.write({"allowed_domains": bad}))
         self.bot.write(
             {
-                "allowed_domains": "example.com\n*.example.org\nlocalhost:8069\nShop.Example.co.uk\n127.0.0.1\n10.0.0.2:8000"
+                "allowed_domains": "example.com\n*.example.org\nlocalhost:8069\nShop.Example.co.uk\n"
+                "*.shop.example.co.uk\n127.0.0.1:8170\n10.0.0.7"
             }
         )
 

@@ -27,10 +27,12 @@ class TestEngineActions(ChatbotCase):
             (
                 200,
                 {
-                    "answer": "37 months <script>alert(1)</script>",
+                    "answer": "37 months <script>alert(1)</script>\n\n> Water damage is not covered. [1]",
                     "session_id": "sess-1",
                     "message_id": "m-1",
-                    "sources": [{"source": "s-1", "name": "Manual.pdf", "url": None, "snippet": "...", "score": 0.87}],
+                    "sources": [
+                        {"source": "s-1", "name": "Manual.pdf", "url": None, "page": 4, "snippet": "...", "score": 0.87}
+                    ],
                     "generator": "extractive",
                 },
             )
@@ -44,8 +46,12 @@ class TestEngineActions(ChatbotCase):
         self.assertIn(api_keys.hash_key(bearer), [k["sha256"] for k in sent_keys], "the engine knows this key")
         self.assertEqual((wizard.session_id, wizard.generator, wizard.message), ("sess-1", "extractive", False))
         self.assertIn("37 months &lt;script&gt;", wizard.transcript)
-        self.assertIn("Manual.pdf", wizard.transcript)
+        self.assertIn("Manual.pdf, p. 4", wizard.transcript)
         self.assertNotIn("<script>", wizard.transcript)
+        # the answer's blank line is kept: two line breaks between the sentence and the quote
+        self.assertRegex(
+            str(wizard.transcript), r"&lt;/script&gt;<br\s*/?><br\s*/?>&gt; Water damage is not covered\. \[1\]"
+        )
 
         wizard.message = "And water damage?"
         self.engine.responses.append((401, {"error": "unauthorized", "detail": "invalid API key"}))

@@ -79,3 +79,15 @@ class TestSourceStatusCallback(HttpCase):
         self.assertEqual(self.post(None, raw=b"not json").status_code, 400)
         self.assertEqual(self.post(self.status(state="exploded")).status_code, 400)
         self.assertEqual(self.post(None, raw=b" " * (70 * 1024)).status_code, 413)
+
+    def test_a_links_status_shows_the_pages_indexed_and_skipped(self):
+        link = self.env["chatbot.link"].create({"chatbot_id": self.bot.id, "url": "https://docs.example.com/"})
+        payload = self.status(source=link.uuid, version=link.version, pages={"indexed": 12, "skipped": 3})
+        self.assertEqual(self.post(payload).json(), {"ok": True, "applied": True})
+        link.invalidate_recordset()
+        self.assertEqual((link.state, link.pages_indexed, link.pages_skipped), ("ready", 12, 3))
+        self.assertEqual(
+            self.post(self.status(source=link.uuid, version=link.version, pages={"x": 1})).status_code, 400
+        )
+        # a document's status carries no pages and needs none
+        self.assertEqual(self.post(self.status()).status_code, 200)

@@ -121,6 +121,12 @@ def document_payload(*, version, name, filename, mimetype, sha256):
     }
 
 
+# A link's crawl limits: the engine's CRAWL_MAX_DEPTH / CRAWL_MAX_PAGES defaults, which it enforces
+# (a link asking for more fails there with the reason); Odoo refuses more before sending.
+CRAWL_MAX_DEPTH = 3
+CRAWL_MAX_PAGES = 200
+
+
 def link_payload(*, version, name, url, max_depth, max_pages, refresh_hours):
     return {
         "version": version,

@@ -44,15 +44,21 @@ class ChatbotTestChatWizard(models.TransientModel):
                 ) from exc
             raise UserError(self.env._("Test chat failed: %(reason)s", reason=str(exc))) from exc
         sources = Markup("").join(
-            Markup("<li>%s <small class='text-muted'>(%.2f)</small></li>")
-            % (src.get("name") or src.get("url") or src.get("source"), float(src.get("score") or 0))
+            Markup("<li>%s%s <small class='text-muted'>(%.2f)</small></li>")
+            % (
+                src.get("name") or src.get("url") or src.get("source"),
+                self.env._(", p. %(page)s", page=src["page"]) if isinstance(src.get("page"), int) else "",
+                float(src.get("score") or 0),
+            )
             for src in answer.get("sources") or []
         )
+        # the answer's line breaks (quoted passages, lists) survive: escaped lines joined by <br/>
+        answer_html = Markup("<br/>").join(escape(line) for line in (answer.get("answer") or "").split("\n"))
         turn = Markup("<div class='mb-2'><b>%s</b> %s</div><div class='mb-2'><b>%s</b> %s%s</div><hr/>") % (
             self.env._("You:"),
             self.message,
             self.env._("Bot:"),
-            escape(answer.get("answer") or ""),
+            answer_html,
             Markup("<ul>%s</ul>") % sources if sources else "",
         )
         self.write(
