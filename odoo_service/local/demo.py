@@ -183,7 +183,9 @@ class SignedEngine:
     def send(self, method: str, path: str, payload: dict | None = None):
         webhooks = self.tools["webhooks"]
         body = json.dumps(payload, separators=(",", ":")).encode() if payload is not None else b""
-        headers = webhooks.signed_headers(self.secret, webhooks.new_message_id(), body)
+        # signed as the addon's engine_client signs: method + path as sent + body
+        envelope = webhooks.request_envelope(method, path, body)
+        headers = webhooks.signed_headers(self.secret, webhooks.new_message_id(), envelope)
         if body:
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(  # noqa: S310 - our own engine on 127.0.0.1

@@ -11,11 +11,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from app.webhooks.signing import sign_headers
 from tests.support.server import REPO, EngineProcess
+from tests.support.signing import get_signed
 
 pytestmark = pytest.mark.slow
 
@@ -59,9 +58,7 @@ def test_a_demo_the_engine_refuses_half_way_is_removed(small_body_engine: tuple[
     assert " 413 " in lines[0], lines[0]
     assert done.stdout == "" and not state.exists()
     bot = re.search(r"/internal/v1/chatbots/([0-9a-f-]{36})/sources/", lines[0]).group(1)
-    listed = httpx.get(
-        f"{engine.url}/internal/v1/chatbots/{bot}/sources", headers=sign_headers(secret, b""), timeout=10
-    )
+    listed = get_signed(f"{engine.url}/internal/v1/chatbots/{bot}/sources", secret=secret)
     # the chatbot was deleted again: the engine knows it no more, or knows it without sources
     assert listed.status_code == 404 or listed.json() == [], listed.text
 

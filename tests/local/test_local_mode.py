@@ -30,8 +30,8 @@ import httpx
 import psutil
 import pytest
 
-from app.webhooks.signing import sign_headers
 from tests.support.server import REPO, free_port
+from tests.support.signing import get_signed
 
 pytestmark = pytest.mark.slow
 
@@ -301,9 +301,7 @@ def test_local_mode_without_odoo_serves_the_demo_through_the_signed_api(local_en
     demo = json.loads((state / "demo-engine.json").read_text())
     assert demo["via"] == "engine" and demo["key"] == keys[0]
     secret = env_value(repo / ".env", "WEBHOOK_SECRET")
-    sources = httpx.get(
-        f"{engine}/internal/v1/chatbots/{demo['chatbot_uuid']}/sources", headers=sign_headers(secret, b""), timeout=10
-    ).json()
+    sources = get_signed(f"{engine}/internal/v1/chatbots/{demo['chatbot_uuid']}/sources", secret=secret).json()
     assert sorted(s["name"] for s in sources) == SAMPLE and {s["state"] for s in sources} == {"ready"}
     answer = chat(engine, keys[0])
     assert answer["sources"] and {s["source"] for s in answer["sources"]} <= {s["source"] for s in sources}

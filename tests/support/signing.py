@@ -23,3 +23,9 @@ def signed(method: str, url: str, payload: Any, *, secret: str = TEST_SECRET, **
 async def send_signed(client: httpx.AsyncClient, method: str, path: str, payload: Any, **kw: Any) -> httpx.Response:
     request = signed(method, str(client.base_url.join(path)), payload, **kw)
     return await client.send(request)
+
+
+def get_signed(url: str, *, secret: str = TEST_SECRET, timeout: float = 10) -> httpx.Response:
+    """A signed GET from a synchronous test (e.g. a source listing)."""
+    with httpx.Client(timeout=timeout) as client:
+        return client.send(signed("GET", url, None, secret=secret))
