@@ -54,3 +54,39 @@ def test_request_ids_metrics_and_json_logs_without_secrets(tmp_path, pg_cluster)
     assert access[0]["level"] == "INFO" and "time" in access[0]
     text = engine.log_path.read_text()
     assert secret_hash not in text and TEST_SECRET not in text
+
+
+async def test_a_response_is_counted_before_the_client_has_it():
+    # The app may still await after its response is out (a yield dependency releasing its database
+    # connection); a client that has the response and reads /metrics at once must see it counted.
+    import asyncio
+    from types import SimpleNamespace
+
+    from prometheus_client import REGISTRY
+
+    from app.observability.middleware import RequestContextMiddleware
+
+    route = f"/test/{uuid.uuid4().hex}"
+    labels = {"method": "POST", "route": route, "status": "201"}
+    released = asyncio.Event()
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+        await released.wait()
+
+    counted_when_sent = []
+
+    async def client(message):
+        if message["type"] == "http.response.body":
+            counted_when_sent.append(REGISTRY.get_sample_value("http_request_duration_seconds_count", labels))
+
+    scope = {"type": "http", "method": "POST", "path": route, "headers": [], "route": SimpleNamespace(path=route)}
+    request = asyncio.create_task(RequestContextMiddleware(app)(scope, None, client))
+    while not counted_when_sent:
+        assert not request.done(), "the response was never sent"
+        await asyncio.sleep(0)
+    assert counted_when_sent == [1.0]
+    released.set()
+    await request
+    assert REGISTRY.get_sample_value("http_request_duration_seconds_count", labels) == 1.0, "counted once"

@@ -6,6 +6,7 @@ import os
 import signal
 
 import psutil
+import pytest
 
 from app.ingestion.extractors import Limits
 from app.ingestion.sandbox import DocumentIn, SandboxLimits, extract_in_sandbox, sandbox_pool
@@ -31,21 +32,53 @@ def parsers(server_pid: int) -> list[psutil.Process]:
         return []
 
 
-async def parsing_child(task: asyncio.Task) -> tuple[int, psutil.Process]:
-    """Wait until a sandbox server has forked a child for `task`'s document: (server pid, child)."""
-    for _ in range(1000):
-        for server in list(sandbox_pool().busy):
+@pytest.fixture(autouse=True)
+async def own_pool():
+    """Each test starts and ends with no sandbox server: one that fails cannot leave a parse running
+    into the next (the event loop, and with it the pool, lives for the whole session)."""
+    await sandbox_pool().close()
+    yield
+    await sandbox_pool().close()
+
+
+async def parse_slowly(limits: SandboxLimits = LIMITS) -> tuple[asyncio.Task, int, psutil.Process]:
+    """Start parsing the slow PDF; once the sandbox server serving it has forked its child:
+    (the task, that server's pid, the child)."""
+    pool = sandbox_pool()
+    others = set(pool.busy)  # servers busy for someone else are not this document's
+    task = asyncio.create_task(extract_in_sandbox([DocumentIn(slow_pdf(), "slow.pdf")], limits))
+    while True:
+        for server in pool.busy - others:
             children = parsers(server.pid)
             if children:
-                return server.pid, children[0]
-        assert not task.done(), "the parse ended before it was observed"
+                return task, server.pid, children[0]
+        assert not task.done(), "the parse ended before its child was observed"
         await asyncio.sleep(0.005)
-    raise AssertionError("no parser child appeared")
+
+
+async def settled(task: asyncio.Task, child: psutil.Process) -> None:
+    """Wait until the forked child has set itself up: it lowers its priority last, after its limits."""
+    while True:
+        try:
+            if child.nice() == 10:
+                return
+        except psutil.NoSuchProcess:
+            raise AssertionError("the child ended without ever running at niceness 10") from None
+        assert not task.done(), "the child never ran at niceness 10"
+        await asyncio.sleep(0.005)
+
+
+async def suspend(child: psutil.Process) -> None:
+    """Stop the child mid-parse (SIGSTOP lands when it is next scheduled): it cannot finish, and
+    its pid stays its own, until it is resumed or killed."""
+    child.suspend()
+    while (status := child.status()) != psutil.STATUS_STOPPED:
+        assert status != psutil.STATUS_ZOMBIE, "the parse ended before the child was stopped"
+        await asyncio.sleep(0.005)
 
 
 async def test_one_warm_server_parses_document_after_document_in_fresh_children():
     pool = sandbox_pool()
-    await pool.close()
     seen_children = set()
     for i in range(3):
         [outcome] = await extract_in_sandbox([DocumentIn(prose(200, seed=i).encode(), "a.txt")], LIMITS)
@@ -61,22 +94,16 @@ async def test_one_warm_server_parses_document_after_document_in_fresh_children(
 
 
 async def test_the_child_runs_at_lower_priority_with_limits_and_no_files(tmp_path):
-    # A document cannot write files: RLIMIT_FSIZE is 0 in the child. Read the limits the child had
-    # from /proc while a slow parse runs.
-    task = asyncio.create_task(extract_in_sandbox([DocumentIn(slow_pdf(), "slow.pdf")], LIMITS))
-    _, child = await parsing_child(task)
-    # The child lowers its priority and then sets its limits: under load the fork can be observed
-    # in between, so read them once the file-size limit (set after the address space) is there.
-    for _ in range(400):
-        limits = open(f"/proc/{child.pid}/limits").read()
-        if any(line.startswith("Max file size") and line.split()[3] != "unlimited" for line in limits.splitlines()):
-            break
-        await asyncio.sleep(0.005)
+    # A document cannot write files: RLIMIT_FSIZE is 0 in the child. Read the limits the child has
+    # from /proc while a slow parse runs, once it has set itself up (a fork is briefly unconfined).
+    task, _, child = await parse_slowly()
+    await settled(task, child)
+    await suspend(child)  # still parsing, and still this child, while it is read
+    limits = open(f"/proc/{child.pid}/limits").read().splitlines()
     assert child.nice() == 10
-    assert any(line.startswith("Max file size") and line.split()[3] == "0" for line in limits.splitlines())
-    assert any(
-        line.startswith("Max address space") and line.split()[3] == str(512 * MB) for line in limits.splitlines()
-    )
+    child.resume()
+    assert any(line.startswith("Max file size") and line.split()[3] == "0" for line in limits)
+    assert any(line.startswith("Max address space") and line.split()[3] == str(512 * MB) for line in limits)
     [outcome] = await task
     assert outcome.extracted is not None
 
@@ -93,8 +120,8 @@ async def test_after_a_timeout_the_server_is_still_warm_and_no_parser_is_left():
 
 async def test_a_server_killed_from_outside_fails_that_document_and_is_replaced():
     pool = sandbox_pool()
-    task = asyncio.create_task(extract_in_sandbox([DocumentIn(slow_pdf(), "slow.pdf")], LIMITS))
-    server, _ = await parsing_child(task)
+    task, server, child = await parse_slowly()
+    await suspend(child)  # the parse cannot finish (nor the server reply) before the kill lands
     os.killpg(server, signal.SIGKILL)
     [lost] = await task
     assert lost.extracted is None and "stopped unexpectedly" in lost.error
@@ -104,8 +131,7 @@ async def test_a_server_killed_from_outside_fails_that_document_and_is_replaced(
 
 async def test_cancelling_an_extraction_kills_its_server_and_parser():
     pool = sandbox_pool()
-    task = asyncio.create_task(extract_in_sandbox([DocumentIn(slow_pdf(), "slow.pdf")], LIMITS))
-    server, child = await parsing_child(task)
+    task, server, child = await parse_slowly()
     children = [child]
     task.cancel()
     try:

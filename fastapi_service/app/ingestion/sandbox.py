@@ -3,9 +3,9 @@
 The engine never parses untrusted bytes in its own process. `extract_in_sandbox` hands the
 documents to a sandbox server (`python -m app.ingestion.sandbox`): a small interpreter with a
 clean environment that has imported the parsers once. For every request the server forks a
-child, which lowers its CPU priority, caps its address space (RLIMIT_AS), CPU time (RLIMIT_CPU)
-and file writes before it reads anything, parses, writes JSON back and exits; the server kills it
-when the wall-clock budget runs out. A PDF bomb or a parser stuck in a loop therefore costs one
+child, which caps its address space (RLIMIT_AS), CPU time (RLIMIT_CPU) and file writes, then
+lowers its CPU priority, before it reads anything, parses, writes JSON back and exits; the server
+kills it when the wall-clock budget runs out. A PDF bomb or a parser stuck in a loop therefore costs one
 child process, never the engine, and no document sees another's state (each child is a fresh
 fork of the idle server). Forking a warm server instead of starting an interpreter per document
 saves 60-250 ms of CPU per document, which the embedding model gets instead.
@@ -284,8 +284,9 @@ def _child(spec: dict[str, Any], payload: bytes, out_fd: int, err_fd: int) -> No
         os.dup2(devnull, 0)
         os.dup2(devnull, 1)  # fd 1 is the server's reply channel: the parser must not touch it
         os.dup2(err_fd, 2)
-        os.nice(CHILD_NICENESS)
         _limit_resources(int(spec["memory_mb"]), int(spec["cpu_seconds"]))
+        # Niceness last: a child seen at CHILD_NICENESS has all its limits (what tests wait for).
+        os.nice(CHILD_NICENESS)
         limits = Limits(**spec["limits"])
         results, offset = [], 0
         for meta in spec["docs"]:

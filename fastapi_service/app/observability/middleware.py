@@ -1,4 +1,8 @@
-"""ASGI middleware: request id, access log line, latency histogram by route template."""
+"""ASGI middleware: request id, access log line, latency histogram by route template.
+
+The latency and the log line are recorded when the response's last message is sent (the time a
+client waits), so any request a client makes after it has a response sees that response counted.
+"""
 
 from __future__ import annotations
 
@@ -31,17 +35,16 @@ class RequestContextMiddleware:
         bot_token = chatbot_id_var.set(None)
         status = 500
         started = time.perf_counter()
+        recorded = False
 
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
+        def record() -> None:
+            # Once per request. Called before the response's last message goes out, not after the app
+            # returns: the app may still await after that (a yield dependency releasing its database
+            # connection), and a client that has its response may already be reading /metrics.
+            nonlocal recorded
+            if recorded:
+                return
+            recorded = True
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
@@ -57,5 +60,25 @@ class RequestContextMiddleware:
                         "duration_ms": round(elapsed * 1000, 2),
                     },
                 )
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            elif _is_last(message):
+                record()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            record()  # no complete response (an error before it, a client gone mid-stream): still counted
             request_id_var.reset(rid_token)
             chatbot_id_var.reset(bot_token)
+
+
+def _is_last(message: Message) -> bool:
+    if message["type"] == "http.response.body":
+        return not message.get("more_body", False)
+    return message["type"] == "http.response.pathsend"
