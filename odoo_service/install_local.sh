@@ -50,7 +50,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 
 stamp="$venv/.odoo-installed"
-want="$(cat "$src/requirements.txt" "$addon_reqs" "$0" | sha256sum | cut -d' ' -f1) $src"
+want="$(cat "$src/requirements.txt" "$addon_reqs" "$here/custom_addons/chatbot_platform/requirements.txt" "$0" | sha256sum | cut -d' ' -f1) $src"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     echo "install_local: $venv is up to date"
 else
