@@ -189,9 +189,11 @@ def first_start(
     env: Mapping[str, str],
     run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
     empty: Callable[[str], bool | None] | None = None,
+    installed: Callable[[str, list[str]], set[str] | None] | None = None,
 ) -> list[str]:
-    """On an empty database: install (argv's --init) to completion, set the admin user's password,
-    and return argv without --init for the server. Otherwise argv unchanged."""
+    """On an empty database: install (argv's --init) to completion, check that every addon asked
+    for is installed, set the admin user's password, and return argv without --init for the
+    server. Otherwise argv unchanged."""
     password = env.get(ADMIN_USER_PASSWORD, "")
     initialising = starts_server(argv) and any(a.startswith("--init=") for a in argv)
     if not password or not initialising:
@@ -210,6 +212,18 @@ def first_start(
     done = run([OFFICIAL_ENTRYPOINT, *argv, "--stop-after-init"], check=False)
     if done.returncode != 0:
         sys.exit(f"chatbot-odoo-entrypoint: the first-start install failed (exit {done.returncode})")
+    # Odoo exits 0 when it skips an addon it cannot install (e.g. a missing Python dependency):
+    # serving without it would look like a working platform with no chatbot menu.
+    wanted = [n for a in argv if a.startswith("--init=") for n in a.split("=", 1)[1].split(",") if n]
+    present = (installed or installed_addons)(rendered, wanted)
+    if present is None:
+        sys.exit("chatbot-odoo-entrypoint: the database became unreachable after the first-start install")
+    missing = sorted(set(wanted) - present)
+    if missing:
+        sys.exit(
+            f"chatbot-odoo-entrypoint: the first-start install left {', '.join(missing)} not installed; "
+            "Odoo's log above says why (a missing Python dependency?)"
+        )
     done = run(
         [OFFICIAL_ENTRYPOINT, "odoo", "shell", "--no-http", "-d", database_name(rendered)],
         input=SET_ADMIN_PASSWORD,

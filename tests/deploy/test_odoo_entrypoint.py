@@ -154,10 +154,16 @@ class _Runs:
 RENDERED = "[options]\ndb_name = odoo\n"
 
 
+def ALL_INSTALLED(rendered: str, names: list[str]) -> set[str]:
+    return set(names)
+
+
 def test_first_start_installs_then_sets_the_admin_password_then_serves(entrypoint: ModuleType) -> None:
     runs = _Runs()
     env = {"ODOO_ADMIN_USER_PASSWORD": "s3cret-Admin-pw"}
-    argv = entrypoint.first_start(["odoo", "--init=chatbot_platform"], RENDERED, env, runs, lambda r: True)
+    argv = entrypoint.first_start(
+        ["odoo", "--init=chatbot_platform"], RENDERED, env, runs, lambda r: True, ALL_INSTALLED
+    )
     assert argv == ["odoo"], "the server starts without --init once the install is done"
     (install, _), (shell, shell_kwargs) = runs.calls
     assert install == ["/entrypoint.sh", "odoo", "--init=chatbot_platform", "--stop-after-init"]
@@ -203,9 +209,34 @@ def test_a_failed_first_start_step_stops_the_container(entrypoint: ModuleType, c
     runs = _Runs(codes)
     with pytest.raises(SystemExit, match="failed"):
         entrypoint.first_start(
-            ["odoo", "--init=chatbot_platform"], RENDERED, {"ODOO_ADMIN_USER_PASSWORD": "pw"}, runs, lambda r: True
+            ["odoo", "--init=chatbot_platform"],
+            RENDERED,
+            {"ODOO_ADMIN_USER_PASSWORD": "pw"},
+            runs,
+            lambda r: True,
+            ALL_INSTALLED,
         )
     assert len(runs.calls) == len(codes)
+
+
+@pytest.mark.parametrize(
+    ("present", "message"), [(set(), "left chatbot_platform not installed"), (None, "unreachable after")]
+)
+def test_an_addon_odoo_skipped_stops_the_first_start(
+    entrypoint: ModuleType, present: set[str] | None, message: str
+) -> None:
+    # Odoo exits 0 after skipping an addon whose external dependency is missing
+    runs = _Runs()
+    with pytest.raises(SystemExit, match=message):
+        entrypoint.first_start(
+            ["odoo", "--init=base,chatbot_platform"],
+            RENDERED,
+            {"ODOO_ADMIN_USER_PASSWORD": "pw"},
+            runs,
+            lambda r: True,
+            lambda r, names: None if present is None else present | {"base"},
+        )
+    assert len(runs.calls) == 1, "the admin password step and the server never run"
 
 
 def test_an_unreachable_database_stops_the_first_start_rather_than_serve_admin_admin(entrypoint: ModuleType) -> None:
