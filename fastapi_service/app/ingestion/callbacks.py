@@ -41,6 +41,7 @@ async def record_status(
     error: str | None = None,
     indexed_at: datetime | None = None,
     pages: dict[str, int] | None = None,
+    progress: tuple[int, int] | None = None,
 ) -> None:
     if not settings.odoo_url:
         return
@@ -55,6 +56,8 @@ async def record_status(
     }
     if pages is not None:  # links: {indexed, skipped} of the last crawl
         payload["pages"] = pages
+    if progress is not None:  # while processing: chunks embedded so far and in all
+        payload["progress"] = {"done": progress[0], "total": progress[1]}
     await conn.execute("DELETE FROM source_status_outbox WHERE source_id = $1", source_id)
     await conn.execute(
         "INSERT INTO source_status_outbox (chatbot_id, source_id, version, payload) VALUES ($1, $2, $3, $4)",
