@@ -1,5 +1,6 @@
 """Status callbacks to Odoo: signed, versioned, retried from the durable outbox."""
 
+import asyncio
 import json
 import time
 import uuid
@@ -64,7 +65,8 @@ async def test_ready_and_failed_statuses_reach_odoo_signed_and_versioned(app_fac
     await wait_settled(db, bad, 3)
     await wait_outbox_empty(db)
     final = {s["source"]: s for s in odoo.statuses}
-    assert final[str(good)] | {"_id": None, "indexed_at": None} == {
+    assert isinstance(final[str(good)]["seq"], int)  # the order Odoo applies statuses in
+    assert final[str(good)] | {"_id": None, "indexed_at": None, "seq": None} == {
         "chatbot": str(bot),
         "source": str(good),
         "version": 1,
@@ -73,6 +75,7 @@ async def test_ready_and_failed_statuses_reach_odoo_signed_and_versioned(app_fac
         "error": None,
         "indexed_at": None,
         "_id": None,
+        "seq": None,
     }
     assert final[str(good)]["indexed_at"].startswith(ready["indexed_at"].date().isoformat())
     assert final[str(bad)]["state"] == "failed" and final[str(bad)]["version"] == 3
@@ -190,8 +193,6 @@ async def test_processing_statuses_carry_the_embedding_progress(app_factory, db_
             if any(p["progress"]["done"] == p["progress"]["total"] for p in progress):
                 break
             assert time.monotonic() < deadline, odoo.statuses
-            import asyncio
-
             await asyncio.sleep(0.1)
     finally:
         await hold.commit()
@@ -205,6 +206,8 @@ async def test_processing_statuses_carry_the_embedding_progress(app_factory, db_
     mine = [s for s in odoo.statuses if s["source"] == str(src)]
     assert mine[-1]["state"] == "ready" and "progress" not in mine[-1]
     assert mine.index(progress[-1]) < len(mine) - 1  # the progress came before ready
+    seqs = [s["seq"] for s in mine]  # Odoo orders statuses by seq: strictly increasing as recorded
+    assert seqs == sorted(set(seqs)), seqs
 
 
 async def test_every_batch_reports_progress_when_the_interval_allows(app_factory, db_url, db, odoo):
@@ -231,8 +234,6 @@ async def test_every_batch_reports_progress_when_the_interval_allows(app_factory
             if total and max(done) == max(total):
                 break
             assert time.monotonic() < deadline, odoo.statuses
-            import asyncio
-
             await asyncio.sleep(0.1)
         # Every batch wrote its status: the outbox ids consumed by this source's rows cover them all.
         rows = await db.fetchval("SELECT last_value FROM source_status_outbox_id_seq")

@@ -109,7 +109,9 @@ async def deliver_due(pool: asyncpg.Pool, settings: Settings, client: httpx.Asyn
 
 
 async def _post(client: httpx.AsyncClient, url: str, settings: Settings, row_id: int, payload: Any) -> str | None:
-    body = json.dumps(payload).encode()
+    # `seq` (the outbox row id, increasing with every status recorded) lets Odoo drop a status that
+    # arrives after a newer one for the same version: two engine processes deliver concurrently.
+    body = json.dumps({**payload, "seq": row_id}).encode()
     headers = {
         "content-type": "application/json",
         **sign_headers(settings.webhook_secret, body, msg_id=f"status_{payload['source']}_{row_id}"),

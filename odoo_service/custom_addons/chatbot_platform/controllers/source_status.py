@@ -54,6 +54,8 @@ class SourceStatusController(http.Controller):
             progress = data.get("progress")  # while processing: {done, total} chunks embedded
             if progress is not None:
                 progress = (int(progress["done"]), int(progress["total"]))
+            seq = data.get("seq")  # the engine's order of its statuses (absent from older engines)
+            seq = int(seq) if seq is not None else None
         except (ValueError, KeyError, TypeError):
             return _error(
                 400, "invalid_body", "Expected {chatbot, source, version, state, chunks, error, pages, progress}."
@@ -73,5 +75,6 @@ class SourceStatusController(http.Controller):
             payloads.parse_utc(data.get("indexed_at")),
             pages=pages,
             progress=progress,
+            seq=seq,
         )
         return request.make_json_response({"ok": True, "applied": applied})

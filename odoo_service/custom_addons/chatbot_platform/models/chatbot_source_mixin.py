@@ -39,6 +39,9 @@ class ChatbotSourceMixin(models.AbstractModel):
     progress_done = fields.Integer(string="Chunks embedded", readonly=True, copy=False)
     progress_total = fields.Integer(string="Chunks to embed", readonly=True, copy=False)
     processing_started_at = fields.Datetime(readonly=True, copy=False)
+    # The `seq` of the last engine status applied (the engine's status outbox id, a bigint: a Float
+    # holds it exactly up to 2**53, an Integer column only to 2**31).
+    engine_status_seq = fields.Float(digits=(20, 0), readonly=True, copy=False, default=0)
     progress_display = fields.Char(string="Progress", compute="_compute_progress_display")
 
     @api.depends("state", "progress_done", "progress_total", "processing_started_at")
@@ -84,13 +87,20 @@ class ChatbotSourceMixin(models.AbstractModel):
                 return record
         return self.env["chatbot.document"]
 
-    def _apply_engine_status(self, version, state, chunks=None, error=None, indexed_at=None, pages=None, progress=None):
+    def _apply_engine_status(
+        self, version, state, chunks=None, error=None, indexed_at=None, pages=None, progress=None, seq=None
+    ):
         """Apply a status reported by the engine; False when it is older than the record.
-        ``progress`` is (done, total) while processing; it is cleared in any other state."""
+        ``progress`` is (done, total) while processing; it is cleared in any other state. ``seq``
+        orders the engine's statuses: one that arrives after a newer one is dropped."""
         self.ensure_one()
         if version < self.version or state not in dict(SOURCE_STATES):
             return False
+        if seq is not None and seq <= self.engine_status_seq:
+            return False
         vals = {"state": state, "error": error or False}
+        if seq is not None:
+            vals["engine_status_seq"] = seq
         if state == "processing":
             if self.state != "processing" or not self.processing_started_at:
                 vals["processing_started_at"] = fields.Datetime.now()

@@ -120,6 +120,18 @@ class TestSourceStatusCallback(HttpCase):
         self.doc.invalidate_recordset()
         self.assertEqual((self.doc.state, self.doc.progress_done, self.doc.progress_total), ("queued", 0, 0))
 
+    def test_a_status_overtaken_by_a_newer_one_is_dropped(self):
+        # two engine processes deliver concurrently: `processing` (seq 41) may arrive after `ready` (seq 42)
+        ready = self.status(state="ready", chunks=9) | {"seq": 42}
+        late = self.status(state="processing", chunks=0, progress={"done": 9, "total": 9}) | {"seq": 41}
+        self.assertEqual(self.post(ready).json(), {"ok": True, "applied": True})
+        self.assertEqual(self.post(late).json(), {"ok": True, "applied": False})
+        self.assertEqual(self.post(ready).json(), {"ok": True, "applied": False}, "a replay changes nothing")
+        self.doc.invalidate_recordset()
+        self.assertEqual((self.doc.state, self.doc.chunk_count, self.doc.progress_total), ("ready", 9, 0))
+        # statuses without seq (an older engine) are still applied by version alone
+        self.assertTrue(self.post(self.status(state="failed", error="boom")).json()["applied"])
+
     def test_a_malformed_progress_is_refused(self):
         for progress in ({"done": 1}, {"done": "x", "total": 2}, [1, 2]):
             payload = self.status(state="processing", progress=progress)
