@@ -99,6 +99,7 @@ class Settings(BaseSettings):
     link_refresh_sweep_seconds: float = Field(60.0, gt=0)
     callback_timeout_seconds: float = Field(10.0, gt=0)
     callback_max_attempts: int = Field(15, ge=1)  # then the status is dropped and logged
+    progress_callback_seconds: float = Field(2.0, ge=0)  # at most one `processing` progress status this often
 
     # Generation
     llm_backend: LLMBackend = LLMBackend.OLLAMA

@@ -41,6 +41,7 @@ async def record_status(
     error: str | None = None,
     indexed_at: datetime | None = None,
     pages: dict[str, int] | None = None,
+    progress: tuple[int, int] | None = None,
 ) -> None:
     if not settings.odoo_url:
         return
@@ -55,6 +56,8 @@ async def record_status(
     }
     if pages is not None:  # links: {indexed, skipped} of the last crawl
         payload["pages"] = pages
+    if progress is not None:  # while processing: chunks embedded so far and in all
+        payload["progress"] = {"done": progress[0], "total": progress[1]}
     await conn.execute("DELETE FROM source_status_outbox WHERE source_id = $1", source_id)
     await conn.execute(
         "INSERT INTO source_status_outbox (chatbot_id, source_id, version, payload) VALUES ($1, $2, $3, $4)",
@@ -106,7 +109,9 @@ async def deliver_due(pool: asyncpg.Pool, settings: Settings, client: httpx.Asyn
 
 
 async def _post(client: httpx.AsyncClient, url: str, settings: Settings, row_id: int, payload: Any) -> str | None:
-    body = json.dumps(payload).encode()
+    # `seq` (the outbox row id, increasing with every status recorded) lets Odoo drop a status that
+    # arrives after a newer one for the same version: two engine processes deliver concurrently.
+    body = json.dumps({**payload, "seq": row_id}).encode()
     headers = {
         "content-type": "application/json",
         **sign_headers(settings.webhook_secret, body, msg_id=f"status_{payload['source']}_{row_id}"),

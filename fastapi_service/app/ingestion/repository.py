@@ -47,14 +47,18 @@ async def clear_staging(conn: asyncpg.Connection | asyncpg.Pool, source_id: UUID
     await conn.execute("DELETE FROM chunk_staging WHERE source_id = $1", source_id)
 
 
-async def set_progress(pool: asyncpg.Pool, source_id: UUID, version: int, done: int, total: int) -> None:
-    await pool.execute(
-        "UPDATE sources SET chunks_done = $3, chunks_total = $4 WHERE id = $1 AND version = $2",
+async def set_progress(
+    conn: asyncpg.Pool | asyncpg.Connection, source_id: UUID, version: int, done: int, total: int
+) -> bool:
+    """Record embedding progress; False when the source has moved on to another version or is deleted."""
+    status = await conn.execute(
+        "UPDATE sources SET chunks_done = $3, chunks_total = $4 WHERE id = $1 AND version = $2 AND NOT deleted",
         source_id,
         version,
         done,
         total,
     )
+    return status == "UPDATE 1"
 
 
 async def stage_chunks(

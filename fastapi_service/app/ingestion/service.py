@@ -177,18 +177,47 @@ async def extract_pages(ctx: IngestionContext, source: asyncpg.Record) -> list[P
 
 async def embed_and_stage(ctx: IngestionContext, claimed: asyncpg.Record, chunks: list[Chunk]) -> None:
     """Embed `INGEST_BATCH_CHUNKS` chunks at a time and write each batch to the staging table, so
-    the job holds one batch of vectors whatever the document's size; progress is recorded per batch."""
+    the job holds one batch of vectors whatever the document's size; progress is recorded per batch
+    and reported to Odoo at the start, at most every `PROGRESS_CALLBACK_SECONDS` and once done."""
     source_id, version = claimed["id"], claimed["version"]
     await repository.clear_staging(ctx.pool, source_id)  # a previous attempt's leftovers
-    step = ctx.settings.ingest_batch_chunks
-    await repository.set_progress(ctx.pool, source_id, version, 0, len(chunks))
-    for first in range(0, len(chunks), step):
+    step, total = ctx.settings.ingest_batch_chunks, len(chunks)
+    await report_progress(ctx, claimed, 0, total, callback=True)
+    last_callback = time.monotonic()
+    for first in range(0, total, step):
         part = chunks[first : first + step]
         vectors = await ctx.embedder.embed([c.text for c in part], purpose="ingest")
         await repository.stage_chunks(
             ctx.pool, source_id=source_id, version=version, first=first, chunks=part, vectors=vectors
         )
-        await repository.set_progress(ctx.pool, source_id, version, first + len(part), len(chunks))
+        done = first + len(part)
+        due = done == total or time.monotonic() - last_callback >= ctx.settings.progress_callback_seconds
+        await report_progress(ctx, claimed, done, total, callback=due)
+        if due:
+            last_callback = time.monotonic()
+
+
+async def report_progress(
+    ctx: IngestionContext, claimed: asyncpg.Record, done: int, total: int, callback: bool
+) -> None:
+    """Store the progress in the sources row and, when asked, queue a `processing` status carrying it,
+    in one transaction; nothing is queued once the source has moved on to a newer version (its own
+    status must not be replaced in the outbox by this one)."""
+    source_id, version = claimed["id"], claimed["version"]
+    if not callback:
+        await repository.set_progress(ctx.pool, source_id, version, done, total)
+        return
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        if await repository.set_progress(conn, source_id, version, done, total):
+            await callbacks.record_status(
+                conn,
+                ctx.settings,
+                chatbot_id=claimed["chatbot_id"],
+                source_id=source_id,
+                version=version,
+                state="processing",
+                progress=(done, total),
+            )
 
 
 async def commit(ctx: IngestionContext, claimed: asyncpg.Record, total: int, refresh_hours: Any) -> str:

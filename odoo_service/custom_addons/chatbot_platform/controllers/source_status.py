@@ -51,8 +51,15 @@ class SourceStatusController(http.Controller):
             pages = data.get("pages")  # links: {indexed, skipped} of the last crawl
             if pages is not None:
                 pages = {"indexed": int(pages["indexed"]), "skipped": int(pages["skipped"])}
+            progress = data.get("progress")  # while processing: {done, total} chunks embedded
+            if progress is not None:
+                progress = (int(progress["done"]), int(progress["total"]))
+            seq = data.get("seq")  # the engine's order of its statuses (absent from older engines)
+            seq = int(seq) if seq is not None else None
         except (ValueError, KeyError, TypeError):
-            return _error(400, "invalid_body", "Expected {chatbot, source, version, state, chunks, error, pages}.")
+            return _error(
+                400, "invalid_body", "Expected {chatbot, source, version, state, chunks, error, pages, progress}."
+            )
         if state not in STATES:
             return _error(400, "invalid_body", "Unknown state.")
         # sudo: chatbot.document/chatbot.link - the caller is the engine, authenticated by the
@@ -67,5 +74,7 @@ class SourceStatusController(http.Controller):
             (data.get("error") or None),
             payloads.parse_utc(data.get("indexed_at")),
             pages=pages,
+            progress=progress,
+            seq=seq,
         )
         return request.make_json_response({"ok": True, "applied": applied})

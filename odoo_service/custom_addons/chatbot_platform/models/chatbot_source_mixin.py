@@ -35,6 +35,30 @@ class ChatbotSourceMixin(models.AbstractModel):
     chunk_count = fields.Integer(string="Chunks", readonly=True, copy=False)
     error = fields.Text(string="Ingestion error", readonly=True, copy=False)
     indexed_at = fields.Datetime(string="Last indexed", readonly=True, copy=False)
+    # while processing: chunks embedded so far / in all, as the engine last reported them
+    progress_done = fields.Integer(string="Chunks embedded", readonly=True, copy=False)
+    progress_total = fields.Integer(string="Chunks to embed", readonly=True, copy=False)
+    processing_started_at = fields.Datetime(readonly=True, copy=False)
+    # The `seq` of the last engine status applied (the engine's status outbox id, a bigint: a Float
+    # holds it exactly up to 2**53, an Integer column only to 2**31).
+    engine_status_seq = fields.Float(digits=(20, 0), readonly=True, copy=False, default=0)
+    progress_display = fields.Char(string="Progress", compute="_compute_progress_display")
+
+    @api.depends("state", "progress_done", "progress_total", "processing_started_at")
+    def _compute_progress_display(self):
+        now = fields.Datetime.now()
+        for record in self:
+            done, total = record.progress_done, record.progress_total
+            if record.state != "processing" or total <= 0:
+                record.progress_display = False
+                continue
+            text = self.env._("%(done)s / %(total)s chunks embedded", done=done, total=total)
+            if 0 < done < total and record.processing_started_at:
+                # a straight-line estimate from the pace so far
+                elapsed = (now - record.processing_started_at).total_seconds()
+                left = max(0, round(elapsed * (total - done) / done))
+                text += self.env._(", about %(eta)s left", eta=_duration(left))
+            record.progress_display = text
 
     def _sync_chatbot(self):
         return self.chatbot_id
@@ -63,12 +87,28 @@ class ChatbotSourceMixin(models.AbstractModel):
                 return record
         return self.env["chatbot.document"]
 
-    def _apply_engine_status(self, version, state, chunks=None, error=None, indexed_at=None, pages=None):
-        """Apply a status reported by the engine; False when it is older than the record."""
+    def _apply_engine_status(
+        self, version, state, chunks=None, error=None, indexed_at=None, pages=None, progress=None, seq=None
+    ):
+        """Apply a status reported by the engine; False when it is older than the record.
+        ``progress`` is (done, total) while processing; it is cleared in any other state. ``seq``
+        orders the engine's statuses: one that arrives after a newer one is dropped."""
         self.ensure_one()
         if version < self.version or state not in dict(SOURCE_STATES):
             return False
+        if seq is not None and seq <= self.engine_status_seq:
+            return False
         vals = {"state": state, "error": error or False}
+        if seq is not None:
+            vals["engine_status_seq"] = seq
+        if state == "processing":
+            if self.state != "processing" or not self.processing_started_at:
+                vals["processing_started_at"] = fields.Datetime.now()
+            if progress is not None:
+                total = max(0, int(progress[1]))
+                vals.update(progress_done=min(max(0, int(progress[0])), total), progress_total=total)
+        else:
+            vals.update(progress_done=0, progress_total=0, processing_started_at=False)
         if chunks is not None:
             vals["chunk_count"] = max(0, int(chunks))
         if state == "ready":
@@ -84,4 +124,22 @@ class ChatbotSourceMixin(models.AbstractModel):
         return {}
 
     def _bus_status_fields(self):
-        return super()._bus_status_fields() + ["state", "chunk_count", "error", "indexed_at"]
+        return super()._bus_status_fields() + [
+            "state",
+            "chunk_count",
+            "error",
+            "indexed_at",
+            "progress_done",
+            "progress_total",
+            "progress_display",
+        ]
+
+
+def _duration(seconds):
+    """A rough human duration: 45 s, 3 min, 2 h 5 min."""
+    if seconds < 60:
+        return "%d s" % seconds
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return "%d min" % minutes
+    return "%d h %d min" % divmod(minutes, 60)

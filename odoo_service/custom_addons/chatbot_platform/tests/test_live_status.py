@@ -76,3 +76,27 @@ class TestLiveStatus(ChatbotCase):
             (payload["model"], payload["id"], payload["sync_state"], payload["sync_error"]),
             ("chatbot.chatbot", self.bot_b.id, "failed", "HTTP 503 from the engine"),
         )
+
+    def test_processing_progress_is_pushed_and_cleared(self):
+        link = (
+            self.env["chatbot.link"]
+            .with_user(self.user_a)
+            .create({"chatbot_id": self.bot_a.id, "url": "https://docs.example.com/"})
+        )
+        self.sent()
+        self.env["bus.bus"].sudo().search([]).unlink()
+        link.sudo()._apply_engine_status(link.version, "processing", chunks=0, progress=(16, 64))
+        ((channel, _type, payload),) = self.sent()
+        self.assertEqual(channel, self.channel(self.company_a))
+        self.assertEqual(
+            (payload["model"], payload["id"], payload["state"], payload["progress_done"], payload["progress_total"]),
+            ("chatbot.link", link.id, "processing", 16, 64),
+        )
+        self.assertTrue(payload["progress_display"].startswith("16 / 64 chunks embedded"))
+        self.env["bus.bus"].sudo().search([]).unlink()
+        link.sudo()._apply_engine_status(link.version, "ready", chunks=64)
+        ((_channel, _type, payload),) = self.sent()
+        self.assertEqual(
+            (payload["state"], payload["progress_done"], payload["progress_total"], payload["progress_display"]),
+            ("ready", 0, 0, False),
+        )

@@ -91,3 +91,50 @@ class TestSourceStatusCallback(HttpCase):
         )
         # a document's status carries no pages and needs none
         self.assertEqual(self.post(self.status()).status_code, 200)
+
+    def test_processing_progress_is_shown_and_cleared_when_ready(self):
+        payload = self.status(state="processing", chunks=0, indexed_at=None, progress={"done": 0, "total": 40})
+        self.assertEqual(self.post(payload).json(), {"ok": True, "applied": True})
+        self.doc.invalidate_recordset()
+        self.assertEqual((self.doc.state, self.doc.progress_done, self.doc.progress_total), ("processing", 0, 40))
+        self.assertTrue(self.doc.processing_started_at)
+        self.assertEqual(self.doc.progress_display, "0 / 40 chunks embedded")
+        started = self.doc.processing_started_at
+        payload["progress"] = {"done": 10, "total": 40}
+        self.assertEqual(self.post(payload).json(), {"ok": True, "applied": True})
+        self.doc.invalidate_recordset()
+        self.assertEqual((self.doc.progress_done, self.doc.progress_total), (10, 40))
+        self.assertEqual(self.doc.processing_started_at, started)  # the clock runs from the first one
+        self.assertRegex(self.doc.progress_display, r"^10 / 40 chunks embedded, about \d+ (s|min) left$")
+        self.assertEqual(self.post(self.status()).json(), {"ok": True, "applied": True})
+        self.doc.invalidate_recordset()
+        self.assertEqual(
+            (self.doc.state, self.doc.progress_done, self.doc.progress_total, self.doc.processing_started_at),
+            ("ready", 0, 0, False),
+        )
+        self.assertFalse(self.doc.progress_display)
+
+    def test_an_older_versions_progress_is_ignored(self):
+        payload = self.status(state="processing", chunks=0, progress={"done": 5, "total": 9})
+        self.assertEqual(self.post(payload | {"version": self.doc.version - 1}).json(), {"ok": True, "applied": False})
+        self.doc.invalidate_recordset()
+        self.assertEqual((self.doc.state, self.doc.progress_done, self.doc.progress_total), ("queued", 0, 0))
+
+    def test_a_status_overtaken_by_a_newer_one_is_dropped(self):
+        # two engine processes deliver concurrently: `processing` (seq 41) may arrive after `ready` (seq 42)
+        ready = self.status(state="ready", chunks=9) | {"seq": 42}
+        late = self.status(state="processing", chunks=0, progress={"done": 9, "total": 9}) | {"seq": 41}
+        self.assertEqual(self.post(ready).json(), {"ok": True, "applied": True})
+        self.assertEqual(self.post(late).json(), {"ok": True, "applied": False})
+        self.assertEqual(self.post(ready).json(), {"ok": True, "applied": False}, "a replay changes nothing")
+        self.doc.invalidate_recordset()
+        self.assertEqual((self.doc.state, self.doc.chunk_count, self.doc.progress_total), ("ready", 9, 0))
+        # statuses without seq (an older engine) are still applied by version alone
+        self.assertTrue(self.post(self.status(state="failed", error="boom")).json()["applied"])
+
+    def test_a_malformed_progress_is_refused(self):
+        for progress in ({"done": 1}, {"done": "x", "total": 2}, [1, 2]):
+            payload = self.status(state="processing", progress=progress)
+            self.assertEqual(self.post(payload).status_code, 400, progress)
+        self.doc.invalidate_recordset()
+        self.assertEqual((self.doc.state, self.doc.progress_total), ("queued", 0))
