@@ -1,3 +1,5 @@
+import base64
+import hashlib
 import json
 import logging
 import os
@@ -16,6 +18,10 @@ _logger = logging.getLogger(__name__)
 PRECOMMIT_KEY = "chatbot_platform.outbox_trigger"
 DEFAULT_ENGINE_URL = "http://127.0.0.1:8000"
 DONE_RETENTION_DAYS = 14
+
+
+def _sha256_of(content_base64):
+    return hashlib.sha256(base64.b64decode(content_base64)).hexdigest() if content_base64 else None
 
 
 class ChatbotOutbox(models.Model):
@@ -291,13 +297,22 @@ class ChatbotOutbox(models.Model):
             self.write({"state": "cancelled", "last_error": False})
             return None
         payload = json.loads(self.payload)
+        content = None
+        if self.operation == "upsert" and self.res_model == "chatbot.document":
+            content = resource._content_base64()
         if client is None:
             result = engine_client.DeliveryResult(
                 engine_client.RETRY, 0, "WEBHOOK_SECRET is not configured (or malformed)"
             )
+        elif content is not None and _sha256_of(content) != payload["document"].get("sha256"):
+            # The file read now is not the one that was saved (empty or cut short: seen in full CI
+            # runs, cause not found). Never send it; the engine would index a wrong document.
+            result = engine_client.DeliveryResult(
+                engine_client.RETRY, 0, "the stored file does not match its checksum yet; retrying"
+            )
         else:
-            if self.operation == "upsert" and self.res_model == "chatbot.document":
-                payload["document"]["content_base64"] = resource._content_base64()
+            if content is not None:
+                payload["document"]["content_base64"] = content
             result = client.deliver(self.method, self.path, payload, self.webhook_id)
         attempts = self.attempts + 1
         vals = {"attempts": attempts, "last_attempt_at": now, "last_status": result.status or 0}
