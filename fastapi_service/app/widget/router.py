@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from app.deps import SettingsDep
-from app.keys.deps import PublicKeyDep
+from app.public.deps import PublicKeyDep
 
 STATIC = Path(__file__).parent / "static"
 KEY_SHAPE = re.compile(r"^cbp_pk_[0-9A-Za-z]{38}$")
