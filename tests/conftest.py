@@ -57,7 +57,7 @@ class PgCluster:
         return name
 
     def stop(self) -> None:
-        self.server._cleanup()
+        self.server.cleanup()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from app.chat.service import ChatService
 from app.config import Settings
 from app.embedding.service import EmbeddingService
 from app.errors import ServiceUnavailable
-from app.generation.service import GenerationService
+from app.generation.service import Answerer
 from app.keys.service import KeyResolver
 from app.public.origins import OriginRegistry
 from app.ratelimit.client_ip import Network
@@ -110,11 +110,11 @@ def get_retriever(services: ServicesDep) -> Retriever:
 RetrieverDep = Annotated[Retriever, Depends(get_retriever)]
 
 
-def get_generation(services: ServicesDep) -> GenerationService:
-    return services.generation
+def get_answerer(services: ServicesDep) -> Answerer:
+    return services.answerer
 
 
-GenerationDep = Annotated[GenerationService, Depends(get_generation)]
+AnswererDep = Annotated[Answerer, Depends(get_answerer)]
 
 
 def get_chat_service(services: ServicesDep) -> ChatService:

@@ -23,9 +23,10 @@ from app.db.bootstrap import Database
 from app.embedding.service import EmbeddingService
 from app.errors import install_error_handlers
 from app.generation.extractive import ExtractiveAnswerer
-from app.generation.service import GenerationService
+from app.generation.service import Answerer
 from app.health.router import router as health_router
 from app.ingestion.runner import IngestionWorker
+from app.internal.receipts import ReceiptSweeper
 from app.keys import repository as keys_repository
 from app.keys.service import KeyResolver
 from app.observability.middleware import RequestContextMiddleware
@@ -58,7 +59,7 @@ def build_services(engine: Engine, pool: asyncpg.Pool) -> Services:
             return await keys_repository.allowed_domains_of_active_chatbots(conn)
 
     retriever = Retriever(pool, embedder, settings)
-    generation = GenerationService(settings)
+    answerer = Answerer(settings, retriever, ExtractiveAnswerer(embedder, settings.extractive_min_score))
     worker = None
     if settings.workers_in_process:
         assert engine.database.dsn is not None
@@ -75,11 +76,10 @@ def build_services(engine: Engine, pool: asyncpg.Pool) -> Services:
         trusted_networks=parse_networks(settings.trusted_proxies),
         origins=OriginRegistry(load_domains, min(ORIGIN_CACHE_SECONDS, settings.key_cache_seconds)),
         retriever=retriever,
-        generation=generation,
-        chat=ChatService(
-            pool, retriever, generation, ExtractiveAnswerer(embedder, settings.extractive_min_score), settings
-        ),
+        answerer=answerer,
+        chat=ChatService(pool, retriever, answerer, settings),
         ingestion_worker=worker,
+        receipt_sweeper=ReceiptSweeper(pool, settings.webhook_receipt_days, settings.webhook_receipt_sweep_seconds),
     )
 
 
@@ -95,6 +95,7 @@ async def start(engine: Engine) -> None:
     pool, _ = await asyncio.gather(engine.database.connect(), _load_model(engine.embedder))
     services = build_services(engine, pool)
     services.key_resolver.start()
+    services.receipt_sweeper.start()
     engine.services = services
     if services.ingestion_worker is not None:
         await services.ingestion_worker.start()
@@ -114,8 +115,9 @@ async def stop(engine: Engine, owns_embedder: bool) -> None:
     if services is not None:
         if services.ingestion_worker is not None:
             await step("ingestion worker", services.ingestion_worker.stop())
+        await step("webhook receipt sweep", services.receipt_sweeper.stop())
         await step("key usage flush", services.key_resolver.stop())
-        await step("model client", services.generation.close())
+        await step("model client", services.answerer.close())
     if owns_embedder:
         engine.embedder.close()
     await step("database", engine.database.close())

@@ -20,8 +20,9 @@ from app.chat.service import ChatService
 from app.config import Settings
 from app.db.bootstrap import Database
 from app.embedding.service import EmbeddingService
-from app.generation.service import GenerationService
+from app.generation.service import Answerer
 from app.ingestion.runner import IngestionWorker
+from app.internal.receipts import ReceiptSweeper
 from app.keys.service import KeyResolver
 from app.public.origins import OriginRegistry
 from app.ratelimit.client_ip import Network
@@ -39,9 +40,10 @@ class Services:
     trusted_networks: list[Network]
     origins: OriginRegistry
     retriever: Retriever
-    generation: GenerationService
+    answerer: Answerer
     chat: ChatService
     ingestion_worker: IngestionWorker | None  # None unless WORKERS_IN_PROCESS
+    receipt_sweeper: ReceiptSweeper
 
 
 @dataclass

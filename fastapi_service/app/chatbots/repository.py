@@ -10,14 +10,6 @@ import asyncpg
 from app.chatbots.schemas import ChatbotPut
 
 
-async def record_delivery(conn: asyncpg.Connection, delivery_id: str) -> bool:
-    """Remember a webhook-id inside the caller's transaction; False if it was seen before."""
-    row = await conn.fetchrow(
-        "INSERT INTO webhook_receipts (id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING id", delivery_id
-    )
-    return row is not None
-
-
 async def lock_chatbot(conn: asyncpg.Connection, chatbot_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT id, version, deleted FROM chatbots WHERE id = $1 FOR UPDATE", chatbot_id)
 

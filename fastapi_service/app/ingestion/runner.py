@@ -22,7 +22,8 @@ import procrastinate
 
 from app.config import Settings
 from app.embedding.service import EmbeddingService
-from app.ingestion import callbacks, queue, repository, sandbox
+from app.extraction import sandbox
+from app.ingestion import callbacks, queue, repository
 from app.ingestion.service import IngestionContext, run_job
 from app.links.fetcher import SafeFetcher
 from app.observability.metrics import INGESTION_QUEUE_DEPTH

@@ -22,10 +22,10 @@ import asyncpg
 
 from app.config import Settings
 from app.embedding.service import EmbeddingService
+from app.extraction.extractors import Limits
+from app.extraction.sandbox import DocumentIn, Outcome, SandboxLimits, extract_in_sandbox
 from app.ingestion import callbacks, repository
 from app.ingestion.chunking import Chunk, PageText, chunk_pages
-from app.ingestion.extractors import Limits
-from app.ingestion.sandbox import DocumentIn, Outcome, SandboxLimits, extract_in_sandbox
 from app.links.crawler import CrawlFailed, crawl
 from app.links.fetcher import SafeFetcher
 from app.links.ssrf import FetchRefused

@@ -15,7 +15,7 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from app.ingestion import charsets
+from app.extraction import charsets
 
 
 class ExtractionError(Exception):
@@ -38,6 +38,15 @@ class Extracted:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class PageText:
+    """Extracted blocks of one document or one crawled page, with what citations need."""
+
+    blocks: list[Block]
+    title: str | None
+    url: str | None = None
 
 
 @dataclass(frozen=True)
