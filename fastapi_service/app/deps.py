@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 
 from app.chat.service import ChatService
 from app.config import Settings
+from app.db.pool import Connection
 from app.embedding.service import EmbeddingService
 from app.errors import ServiceUnavailable
 from app.generation.service import Answerer
@@ -58,12 +59,12 @@ def get_pool(engine: EngineDep) -> asyncpg.Pool:
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 
 
-async def get_db(pool: PoolDep) -> AsyncIterator[asyncpg.Connection]:
+async def get_db(pool: PoolDep) -> AsyncIterator[Connection]:
     async with pool.acquire() as conn:
         yield conn
 
 
-DbDep = Annotated[asyncpg.Connection, Depends(get_db)]
+DbDep = Annotated[Connection, Depends(get_db)]
 
 
 def get_services(engine: EngineDep) -> Services:

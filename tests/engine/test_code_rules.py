@@ -67,8 +67,9 @@ def upward_imports(app: Path) -> list[str]:
         if is_wiring(module):
             continue
         for line, target in imports_of(path):
-            if is_wiring(target) or any(target.startswith(w + ".") for w in WIRING):
-                problems.append(f"app.{module}:{line} imports wiring module app.{target}")
+            wiring = next((w for w in WIRING if target == w or target.startswith(w + ".")), None)
+            if wiring is not None or is_wiring(target):
+                problems.append(f"app.{module}:{line} imports wiring module app.{wiring or target}")
             elif target.split(".", 1)[0] != module.split(".", 1)[0] and rank(target) >= rank(module):
                 problems.append(f"app.{module}:{line} imports app.{target}, which is not below it")
     return problems

@@ -11,6 +11,7 @@ import asyncpg
 
 from app.chatbots import repository
 from app.chatbots.schemas import Applied, ChatbotPut
+from app.db.pool import Connection
 from app.errors import Unprocessable
 from app.internal.delivery import Ignored, apply_once
 
@@ -19,7 +20,7 @@ def _answer(outcome: Applied | Ignored) -> Applied:
     return Applied(applied=False, detail=outcome.detail) if isinstance(outcome, Ignored) else outcome
 
 
-async def put_chatbot(conn: asyncpg.Connection, delivery_id: str, chatbot_id: UUID, body: ChatbotPut) -> Applied:
+async def put_chatbot(conn: Connection, delivery_id: str, chatbot_id: UUID, body: ChatbotPut) -> Applied:
     async def apply(_current: asyncpg.Record | None) -> Applied:
         if await repository.keys_of_other_chatbots(conn, chatbot_id, body):
             raise Unprocessable("api_keys: a key id or hash already belongs to another chatbot")
@@ -32,7 +33,7 @@ async def put_chatbot(conn: asyncpg.Connection, delivery_id: str, chatbot_id: UU
     )
 
 
-async def delete_chatbot(conn: asyncpg.Connection, delivery_id: str, chatbot_id: UUID, version: int) -> Applied:
+async def delete_chatbot(conn: Connection, delivery_id: str, chatbot_id: UUID, version: int) -> Applied:
     async def apply(_current: asyncpg.Record | None) -> Applied:
         await repository.tombstone_chatbot(conn, chatbot_id, version)
         return Applied(applied=True)

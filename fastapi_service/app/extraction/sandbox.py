@@ -150,7 +150,7 @@ class SandboxServer:
         self.proc.stdin.write(payload)
         await self.proc.stdin.drain()
         (size,) = HEADER.unpack(await self.proc.stdout.readexactly(HEADER.size))
-        reply = json.loads(await self.proc.stdout.readexactly(size))
+        reply: dict[str, Any] = json.loads(await self.proc.stdout.readexactly(size))
         (size,) = HEADER.unpack(await self.proc.stdout.readexactly(HEADER.size))
         results = await self.proc.stdout.readexactly(size)
         if results:

@@ -68,7 +68,7 @@ class OllamaBackend:
             raise BackendUnavailable(f"ollama: {type(exc).__name__}: {exc}") from exc
 
     async def close(self) -> None:
-        await self.client.close()
+        await self.client.close()  # type: ignore[no-untyped-call]  # ollama leaves AsyncClient.close unannotated
 
 
 class OpenAIBackend:

@@ -22,11 +22,12 @@ from uuid import UUID
 import asyncpg
 
 from app.config import Settings
+from app.db.pool import Connection
 from app.embedding.service import EmbeddingService
-from app.extraction.extractors import Limits
+from app.extraction.extractors import Limits, PageText
 from app.extraction.sandbox import DocumentIn, Outcome, SandboxLimits, extract_in_sandbox
 from app.ingestion import callbacks, repository
-from app.ingestion.chunking import Chunk, PageText, chunk_pages
+from app.ingestion.chunking import Chunk, chunk_pages
 from app.links.crawler import CrawlFailed, crawl
 from app.links.fetcher import SafeFetcher
 from app.links.ssrf import FetchRefused
@@ -131,7 +132,7 @@ async def run_job(ctx: IngestionContext, source_id: UUID, version: int, refresh:
     return outcome
 
 
-async def lock_version(conn: asyncpg.Connection, source_id: UUID, version: int) -> asyncpg.Record | None:
+async def lock_version(conn: Connection, source_id: UUID, version: int) -> asyncpg.Record | None:
     """Lock the source row while it still wants `version`: None when it was deleted or carries a
     newer version since (the job is superseded). In the caller's transaction."""
     source = await repository.lock_source(conn, source_id)

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import asyncpg
 
+from app.db.pool import Connection
 from app.internal.receipts import record_delivery
 
 T = TypeVar("T")
@@ -30,7 +31,7 @@ DUPLICATE = Ignored("duplicate delivery")
 
 
 async def apply_once(
-    conn: asyncpg.Connection,
+    conn: Connection,
     delivery_id: str,
     version: int,
     lock: Callable[[], Awaitable[asyncpg.Record | Ignored | None]],

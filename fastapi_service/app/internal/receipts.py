@@ -17,6 +17,7 @@ import logging
 
 import asyncpg
 
+from app.db.pool import Connection
 from app.errors import AppError
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ class RefusedBefore(AppError):
         self.error = error
 
 
-async def record_delivery(conn: asyncpg.Connection, delivery_id: str) -> bool:
+async def record_delivery(conn: Connection, delivery_id: str) -> bool:
     """Remember a webhook-id inside the caller's transaction; False if it was seen before."""
     row = await conn.fetchrow(
         "INSERT INTO webhook_receipts (id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING id", delivery_id

@@ -21,6 +21,7 @@ from uuid import UUID
 import asyncpg
 
 from app.config import Settings
+from app.db.pool import Connection
 from app.errors import Conflict, Unprocessable
 from app.ingestion import callbacks, queue
 from app.internal.delivery import Ignored, apply_once
@@ -60,8 +61,9 @@ def _decode_document(body: SourcePut, settings: Settings) -> Prepared:
 def _link_spec(body: SourcePut, settings: Settings) -> Prepared:
     link = body.link
     assert link is not None
-    spec = {
-        "url": link.url.strip(),
+    url = link.url.strip()
+    spec: dict[str, Any] = {
+        "url": url,
         "max_depth": link.max_depth,
         "max_pages": link.max_pages,
         "refresh_hours": link.refresh_hours or None,
@@ -75,7 +77,7 @@ def _link_spec(body: SourcePut, settings: Settings) -> Prepared:
         return Prepared(
             spec, error=f"max_pages {link.max_pages} is above this engine's limit of {settings.crawl_max_pages}"
         )
-    parts = urlsplit(spec["url"])
+    parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return Prepared(spec, error="only absolute http:// and https:// links can be ingested")
     return Prepared(spec)
@@ -106,7 +108,7 @@ def _metadata_only(current: asyncpg.Record | None, body: SourcePut, prepared: Pr
 
 
 async def _lock_source(
-    conn: asyncpg.Connection, chatbot_id: UUID, source_id: UUID, *, ignore_deleted_chatbot: bool
+    conn: Connection, chatbot_id: UUID, source_id: UUID, *, ignore_deleted_chatbot: bool
 ) -> asyncpg.Record | Ignored | None:
     """Lock the chatbot FOR SHARE (source writes of one chatbot run in parallel, but not alongside
     its DELETE), then the source FOR UPDATE; a source id of another chatbot is refused."""
@@ -124,7 +126,7 @@ def _answer(outcome: SourceAccepted | Ignored) -> SourceAccepted:
 
 
 async def put_source(
-    conn: asyncpg.Connection,
+    conn: Connection,
     settings: Settings,
     delivery_id: str,
     chatbot_id: UUID,
@@ -180,7 +182,7 @@ async def put_source(
 
 
 async def delete_source(
-    conn: asyncpg.Connection, delivery_id: str, chatbot_id: UUID, source_id: UUID, version: int
+    conn: Connection, delivery_id: str, chatbot_id: UUID, source_id: UUID, version: int
 ) -> SourceAccepted:
     async def apply(_current: asyncpg.Record | None) -> SourceAccepted:
         await repository.tombstone_source(conn, source_id, chatbot_id, version)
@@ -192,7 +194,7 @@ async def delete_source(
     return _answer(await apply_once(conn, delivery_id, version, lock, apply))
 
 
-async def list_sources(conn: asyncpg.Connection, chatbot_id: UUID) -> list[SourceStatus]:
+async def list_sources(conn: Connection, chatbot_id: UUID) -> list[SourceStatus]:
     rows = await repository.list_sources(conn, chatbot_id)
     return [
         SourceStatus(
