@@ -3,6 +3,7 @@ from . import (  # noqa: F401
     test_constraints,
     test_delivery,
     test_engine_actions,
+    test_filestore_gc,
     test_live_status,
     test_outbox,
     test_reconcile,
