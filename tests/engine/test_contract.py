@@ -18,7 +18,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.chatbots import domains
-from app.chatbots.schemas import ChatbotPut, VersionOnly
+from app.chatbots.schemas import ChatbotPut, Generation, VersionOnly
 from app.config import Settings
 from app.errors import ServiceUnavailable, Unprocessable
 from app.generation import prompt
@@ -141,6 +141,17 @@ def test_engine_defaults_are_the_contract_defaults() -> None:
     # widget.js falls back to the same colour when the config has none (or a bad one)
     fallbacks = re.findall(r"'--cbp-color',[^;]*'(#[0-9a-fA-F]{6})'\)", WIDGET_JS.read_text(encoding="utf-8"))
     assert fallbacks and set(fallbacks) == {chatbot["widget_color"]}
+
+
+def test_generation_bounds_are_the_contract_bounds() -> None:
+    def bounds(field: str) -> list[float]:
+        metadata = Generation.model_fields[field].metadata
+        low = next(m.ge for m in metadata if getattr(m, "ge", None) is not None)
+        high = next(m.le for m in metadata if getattr(m, "le", None) is not None)
+        return [low, high]
+
+    for field in ("temperature", "max_tokens", "top_k"):
+        assert bounds(field) == DEFAULTS["chatbot_bounds"][field], field
 
 
 def test_engine_limits_are_the_contract_limits() -> None:

@@ -141,12 +141,21 @@ class ChatbotChatbot(models.Model):
     @api.constrains("temperature", "max_tokens", "top_k", "rate_key_per_minute", "rate_ip_per_minute")
     def _check_generation(self):
         for bot in self:
-            if not 0 <= bot.temperature <= 2:
-                raise ValidationError(self.env._("Temperature must be between 0 and 2."))
-            if not 16 <= bot.max_tokens <= 8192:
-                raise ValidationError(self.env._("Max tokens must be between 16 and 8192."))
-            if not 1 <= bot.top_k <= 50:
-                raise ValidationError(self.env._("Passages (top k) must be between 1 and 50."))
+            low, high = payloads.TEMPERATURE_RANGE
+            if not low <= bot.temperature <= high:
+                raise ValidationError(
+                    self.env._("Temperature must be between %(low)s and %(high)s.", low=low, high=high)
+                )
+            low, high = payloads.MAX_TOKENS_RANGE
+            if not low <= bot.max_tokens <= high:
+                raise ValidationError(
+                    self.env._("Max tokens must be between %(low)s and %(high)s.", low=low, high=high)
+                )
+            low, high = payloads.TOP_K_RANGE
+            if not low <= bot.top_k <= high:
+                raise ValidationError(
+                    self.env._("Passages (top k) must be between %(low)s and %(high)s.", low=low, high=high)
+                )
             if bot.rate_key_per_minute < 0 or bot.rate_ip_per_minute < 0:
                 raise ValidationError(self.env._("Rate limits cannot be negative (0 means the engine default)."))
 

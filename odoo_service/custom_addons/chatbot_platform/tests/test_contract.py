@@ -86,6 +86,11 @@ class TestContractFormats(BaseCase):
             (limits["crawl_max_depth"], limits["crawl_max_pages"], limits["max_document_bytes"]),
         )
         self.assertEqual(chatbot_document.DEFAULT_MAX_MB * 1024 * 1024, limits["max_document_bytes"])
+        bounds = defaults["chatbot_bounds"]
+        self.assertEqual(
+            [list(payloads.TEMPERATURE_RANGE), list(payloads.MAX_TOKENS_RANGE), list(payloads.TOP_K_RANGE)],
+            [bounds["temperature"], bounds["max_tokens"], bounds["top_k"]],
+        )
         self.assertEqual(webhooks.TOLERANCE_SECONDS, defaults["signing"]["timestamp_tolerance_seconds"])
 
     def test_engine_answers_are_classified_as_the_status_table_says(self):

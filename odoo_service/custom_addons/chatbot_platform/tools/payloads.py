@@ -17,6 +17,10 @@ DEFAULT_LANGUAGE = "en"
 DEFAULT_TEMPERATURE = 0.2
 DEFAULT_MAX_TOKENS = 512
 DEFAULT_TOP_K = 5
+# inclusive bounds of the generation settings (the engine's schema has the same)
+TEMPERATURE_RANGE = (0, 2)
+MAX_TOKENS_RANGE = (16, 8192)
+TOP_K_RANGE = (1, 50)
 DEFAULT_WIDGET_COLOR = "#4F46E5"
 DEFAULT_WIDGET_WELCOME = "Hi! Ask me anything about our documents."
 MAX_DOCUMENT_BYTES = 25 * 1024 * 1024  # the engine's MAX_DOCUMENT_BYTES default
