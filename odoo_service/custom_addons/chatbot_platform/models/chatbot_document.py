@@ -17,7 +17,7 @@ ALLOWED_TYPES = {
     ".htm": "text/html",
     ".csv": "text/csv",
 }
-DEFAULT_MAX_MB = 25
+DEFAULT_MAX_MB = payloads.MAX_DOCUMENT_BYTES // (1024 * 1024)
 
 
 class ChatbotDocument(models.Model):

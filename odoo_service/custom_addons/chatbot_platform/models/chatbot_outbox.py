@@ -323,6 +323,12 @@ class ChatbotOutbox(models.Model):
         if result.outcome == engine_client.DELIVERED:
             vals.update(state="done", delivered_at=now, last_error=False)
             mark = ("synced", False)
+        elif result.outcome == engine_client.SUPERSEDED:
+            # The engine holds a newer state (or has deleted the chatbot): drop this row. When it
+            # is still the record's current version, nothing newer will follow: say so on it.
+            message = "Not applied by the engine: %s" % (result.detail or "superseded")
+            vals.update(state="cancelled", last_error=message)
+            mark = ("failed", message)
         else:
             if result.status:
                 status = "HTTP %s" % result.status

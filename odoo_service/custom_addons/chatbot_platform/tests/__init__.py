@@ -1,6 +1,7 @@
 from . import (  # noqa: F401
     test_api_keys,
     test_constraints,
+    test_contract,
     test_delivery,
     test_engine_actions,
     test_filestore_gc,
