@@ -6,7 +6,7 @@
 // new state to appear. A marker on `window` proves that the page was never reloaded.
 import { registry } from "@web/core/registry";
 
-const SLOW = 60000; // a step that waits for the server's push (the machine may be loaded)
+const SLOW = 60000; // each step's wait (the server's push; a loaded machine)
 const MARK = "__chatbotLiveStatusPage";
 
 function signal(name) {
@@ -27,9 +27,11 @@ registry.category("web_tour.tours").add("chatbot_platform_live_list", {
         {
             content: "the list shows the document processing, with its progress",
             trigger: `${row("Live handbook")} td[name=progress_display]:contains('3 / 12 chunks embedded')`,
+            timeout: SLOW,
         },
         {
             trigger: `${row("Live handbook")} td[name=state]:contains('Processing')`,
+            timeout: SLOW,
             run: () => signal("list-open"),
         },
         {
@@ -48,10 +50,12 @@ registry.category("web_tour.tours").add("chatbot_platform_live_list", {
         },
         {
             trigger: `${row("Live handbook")} td[name=chunk_count]:contains('12')`,
+            timeout: SLOW,
         },
         {
             content: "the progress is cleared",
             trigger: `${row("Live handbook")} td[name=progress_display]`,
+            timeout: SLOW,
             run() {
                 samePage();
                 if (this.anchor.textContent.trim()) {
@@ -68,9 +72,11 @@ registry.category("web_tour.tours").add("chatbot_platform_live_form", {
         {
             content: "the form shows the source processing, with its progress",
             trigger: ".o_form_view .o_statusbar_status button.o_arrow_button_current:contains('Processing')",
+            timeout: SLOW,
         },
         {
             trigger: ".o_form_view div[role=status]:contains('5 / 20 chunks embedded')",
+            timeout: SLOW,
             run: () => signal("form-open"),
         },
         {
@@ -89,10 +95,12 @@ registry.category("web_tour.tours").add("chatbot_platform_live_form", {
         },
         {
             trigger: ".o_form_view .o_field_widget[name=chunk_count]:contains('20')",
+            timeout: SLOW,
         },
         {
             content: "the progress banner is gone",
             trigger: ".o_form_view .o_form_sheet",
+            timeout: SLOW,
             run() {
                 samePage();
                 if (document.querySelector(".o_form_view div[role=status]")) {
@@ -109,6 +117,7 @@ registry.category("web_tour.tours").add("chatbot_platform_live_other_company", {
         {
             content: "company B's list shows its own document processing",
             trigger: `${row("Company B manual")} td[name=state]:contains('Processing')`,
+            timeout: SLOW,
             run() {
                 // every status notification this tab receives, to be checked by the Python test
                 window.chatbotLiveReceived = [];
