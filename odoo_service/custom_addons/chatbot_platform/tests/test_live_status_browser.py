@@ -145,10 +145,12 @@ class TestLiveStatusInTheBrowser(WebsocketCase):
         heard, failures, done = [], [], threading.Event()
 
         def serve():
-            while not done.is_set():
+            while True:  # until the tour is over and every signal it logged is handled
                 try:
                     name = signals.messages.get(timeout=0.5)
                 except queue.Empty:
+                    if done.is_set():
+                        return
                     continue
                 heard.append(name)
                 action = on_signal.get(name)
@@ -167,6 +169,7 @@ class TestLiveStatusInTheBrowser(WebsocketCase):
             thread.join(30)
             test_logger.removeHandler(signals)
             test_logger.setLevel(previous_level)
+        self.assertFalse(thread.is_alive(), "a status callback of the test did not return")
         self.assertEqual(failures, [])
         return heard
 
