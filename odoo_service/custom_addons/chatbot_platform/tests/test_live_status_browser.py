@@ -192,6 +192,24 @@ class TestLiveStatusInTheBrowser(WebsocketCase):
         doc.invalidate_recordset()
         self.assertEqual((doc.state, doc.chunk_count, doc.progress_total), ("ready", 12, 0))
 
+    def test_open_links_list_follows_progress_then_ready(self):
+        link = self.link(self.bot_a, "Live handbook", self.admin_a, progress=(3, 12))
+        source = self.snapshot(link)
+        heard = self.run_tour(
+            "/odoo/action-chatbot_platform.chatbot_link_action",
+            "chatbot_platform_live_list",
+            "live_admin_a",
+            {
+                "list-open": lambda: self.engine_status(source, "processing", progress={"done": 9, "total": 12}),
+                "list-progressed": lambda: self.engine_status(
+                    source, "ready", chunks=12, pages={"indexed": 7, "skipped": 2}
+                ),
+            },
+        )
+        self.assertEqual(heard, ["list-open", "list-progressed", "list-done"])
+        link.invalidate_recordset()
+        self.assertEqual((link.state, link.chunk_count, link.pages_indexed), ("ready", 12, 7))
+
     def test_open_document_form_follows_progress_then_ready(self):
         doc = self.document(self.bot_a, "Live form handbook", self.admin_a, progress=(5, 20))
         source = self.snapshot(doc)
