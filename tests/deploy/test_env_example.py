@@ -95,6 +95,12 @@ def test_odoo_variables_are_documented(env_example: dict[str, tuple[bool, str]])
     assert sorted(ODOO_NAMES - set(env_example)) == []
 
 
+def test_each_variable_is_documented_once() -> None:
+    """One block per variable: a second `NAME=` (set or commented) would shadow or contradict the first."""
+    names = [m.group(2) for m in map(ENV_LINE.match, ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()) if m]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
+
+
 def test_each_variable_has_one_comment_line_above_it() -> None:
     lines = ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()
     for index, line in enumerate(lines):
