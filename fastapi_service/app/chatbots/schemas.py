@@ -1,4 +1,7 @@
-"""Wire shapes of the internal chatbot API (see shared DESIGN.md)."""
+"""Wire shapes of the internal chatbot API (docs/contract.md; golden bodies in contract/payloads.json).
+
+The defaults below are the contract's (contract/defaults.json); both test suites check them.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,12 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.chatbots.domains import domain_problem
+from app.internal.delivery import IgnoredReason
 from app.wire import INT64_MAX
 
 SUGGESTION_MAX_CHARS = 200  # one widget suggestion button
+DEFAULT_WIDGET_COLOR = "#4F46E5"
+DEFAULT_WIDGET_WELCOME = "Hi! Ask me anything about our documents."
 
 
 class Prompts(BaseModel):
@@ -40,8 +46,8 @@ class RateLimits(BaseModel):
 
 class WidgetLook(BaseModel):
     title: str = Field("Ask us anything", max_length=120)
-    color: str = Field("#2563eb", pattern=r"^#[0-9a-fA-F]{6}$")
-    welcome: str = Field("Hi! How can I help?", max_length=1000)
+    color: str = Field(DEFAULT_WIDGET_COLOR, pattern=r"^#[0-9a-fA-F]{6}$")
+    welcome: str = Field(DEFAULT_WIDGET_WELCOME, max_length=1000)
     suggestions: list[Annotated[str, Field(max_length=SUGGESTION_MAX_CHARS)]] = Field(
         default_factory=list, max_length=10
     )
@@ -89,4 +95,5 @@ class VersionOnly(BaseModel):
 
 class Applied(BaseModel):
     applied: bool
+    reason: IgnoredReason | None = None  # set when applied is false
     detail: str = ""

@@ -17,7 +17,9 @@ from app.internal.delivery import Ignored, apply_once
 
 
 def _answer(outcome: Applied | Ignored) -> Applied:
-    return Applied(applied=False, detail=outcome.detail) if isinstance(outcome, Ignored) else outcome
+    if isinstance(outcome, Ignored):
+        return Applied(applied=False, reason=outcome.reason, detail=outcome.detail)
+    return outcome
 
 
 async def put_chatbot(conn: Connection, delivery_id: str, chatbot_id: UUID, body: ChatbotPut) -> Applied:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import asyncpg
 
@@ -18,16 +18,19 @@ from app.db.pool import Connection
 from app.internal.receipts import record_delivery
 
 T = TypeVar("T")
+# Why a delivery was acknowledged without being applied (contract/status_codes.json "reasons").
+IgnoredReason = Literal["duplicate_delivery", "stale_version", "chatbot_deleted"]
 
 
 @dataclass(frozen=True)
 class Ignored:
-    """The delivery changes nothing; `detail` says why (answered as `{applied: false, detail}`)."""
+    """The delivery changes nothing: answered `{applied: false, reason, detail}`."""
 
+    reason: IgnoredReason
     detail: str
 
 
-DUPLICATE = Ignored("duplicate delivery")
+DUPLICATE = Ignored("duplicate_delivery", "duplicate delivery")
 
 
 async def apply_once(
@@ -50,5 +53,5 @@ async def apply_once(
         if isinstance(current, Ignored):
             return current
         if current is not None and current["version"] >= version:
-            return Ignored(f"stale version {version} <= {current['version']}")
+            return Ignored("stale_version", f"stale version {version} <= {current['version']}")
         return await apply(current)

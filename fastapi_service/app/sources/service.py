@@ -114,7 +114,7 @@ async def _lock_source(
     its DELETE), then the source FOR UPDATE; a source id of another chatbot is refused."""
     chatbot = await repository.lock_chatbot_shared(conn, chatbot_id)
     if ignore_deleted_chatbot and chatbot is not None and chatbot["deleted"]:
-        return Ignored("the chatbot is deleted; source ignored")
+        return Ignored("chatbot_deleted", "the chatbot is deleted; source ignored")
     current = await repository.lock_source(conn, source_id)
     if current is not None and current["chatbot_id"] != chatbot_id:
         raise Conflict("this source id belongs to another chatbot")
@@ -122,7 +122,9 @@ async def _lock_source(
 
 
 def _answer(outcome: SourceAccepted | Ignored) -> SourceAccepted:
-    return SourceAccepted(applied=False, detail=outcome.detail) if isinstance(outcome, Ignored) else outcome
+    if isinstance(outcome, Ignored):
+        return SourceAccepted(applied=False, reason=outcome.reason, detail=outcome.detail)
+    return outcome
 
 
 async def put_source(
