@@ -25,10 +25,14 @@ from app.embedding.service import EmbeddingService
 from app.errors import install_error_handlers
 from app.health.router import router as health_router
 from app.ingestion.hooks import start_workers, stop_workers
+from app.keys.deps import authenticate
+from app.mcp_server.server import KeyGuard, build_server, streamable_app
+from app.mcp_server.service import KnowledgeTools
 from app.observability.middleware import RequestContextMiddleware
 from app.observability.router import router as metrics_router
+from app.openai_compat.router import router as openai_router
 from app.public.cors import PublicCorsMiddleware
-from app.public.lifecycle import start_answering, stop_answering
+from app.public.lifecycle import answering_service, start_answering, stop_answering
 from app.resources import Resources
 from app.search.router import router as search_router
 from app.sources.router import router as sources_router
@@ -101,13 +105,19 @@ def create_app(settings: Settings | None = None, embedder: EmbeddingService | No
     owns_embedder = embedder is None
     embedder = embedder or EmbeddingService.from_settings(settings)
     resources = Resources(settings=settings, embedder=embedder)
+    mcp_server = build_server(
+        lambda: KnowledgeTools(answering_service(resources, "chat_service"), answering_service(resources, "retriever"))
+    )
+    mcp_app = streamable_app(mcp_server)  # creates mcp_server.session_manager
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         starter = asyncio.create_task(_start(resources), name="startup")
         resources.extras["startup_task"] = starter
         try:
-            yield
+            # The mounted MCP app's own lifespan never runs: its session manager runs in ours.
+            async with mcp_server.session_manager.run():
+                yield
         finally:
             starter.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -153,7 +163,9 @@ def create_app(settings: Settings | None = None, embedder: EmbeddingService | No
     app.include_router(sources_router, include_in_schema=False)
     app.include_router(analytics_router, include_in_schema=False)
     app.include_router(chat_router)
+    app.include_router(openai_router)
     app.include_router(search_router)
     app.include_router(widget_config_router)
     app.include_router(widget_router)
+    app.mount("/mcp", KeyGuard(mcp_app, lambda request: authenticate(request, resources)), name="mcp")
     return app

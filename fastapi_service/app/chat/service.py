@@ -40,6 +40,7 @@ class PreparedTurn:
     answered: bool
     started: float
     retrieval_ms: int
+    extra_system: str = ""  # the caller's own instructions (OpenAI-compatible API, secret keys)
     holds_slot: bool = False
     result: dict[str, Any] = field(default_factory=dict)
 
@@ -83,11 +84,23 @@ class ChatService:
         self.extractive = extractive
         self.settings = settings
 
-    async def prepare(self, key: ApiKey, message: str, session_id: UUID | None) -> PreparedTurn:
+    async def prepare(
+        self,
+        key: ApiKey,
+        message: str,
+        session_id: UUID | None,
+        *,
+        history: list[Turn] | None = None,
+        extra_system: str = "",
+    ) -> PreparedTurn:
+        """Check and set up one turn. `history` given: the caller's own transcript replaces the
+        stored one (OpenAI-style clients resend it), cut to the same HISTORY_TURNS window."""
         started = time.perf_counter()
         question = validate_message(message, self.settings)
         chatbot = key.chatbot
-        history: list[Turn] = []
+        caller_history = history
+        window = self.settings.history_turns * 2
+        history = caller_history[-window:] if caller_history and window else []
         async with self.pool.acquire() as conn:
             if session_id is None:
                 session_id = uuid.uuid4()
@@ -98,7 +111,7 @@ class ChatService:
                     raise NotFound("no such session")
                 if await repository.count_messages(conn, session_id) >= MAX_SESSION_MESSAGES:
                     raise Unprocessable("this session is full; start a new one (omit session_id)")
-                if self.settings.history_turns:
+                if self.settings.history_turns and caller_history is None:
                     rows = await repository.recent_messages(conn, session_id, self.settings.history_turns * 2)
                     history = [Turn(r["role"], r["content"]) for r in rows]
         top_k = int(chatbot.generation.get("top_k") or 5)
@@ -111,7 +124,7 @@ class ChatService:
             extractive_only or max(h.cosine for h in hits) >= self.settings.answer_min_similarity
         )
         turn = PreparedTurn(
-            key, question, session_id, history, hits if answered else [], answered, started, retrieval_ms
+            key, question, session_id, history, hits if answered else [], answered, started, retrieval_ms, extra_system
         )
         if answered and self.generation.backend is not None:
             await self.generation.acquire()  # 503 now, before any byte of the response
@@ -150,7 +163,7 @@ class ChatService:
             temperature=float(gen.get("temperature", 0.2)),
             max_tokens=int(gen.get("max_tokens", 512)),
         )
-        messages = build_messages(turn.key.chatbot.prompts, turn.question, turn.hits, turn.history)
+        messages = build_messages(turn.key.chatbot.prompts, turn.question, turn.hits, turn.history, turn.extra_system)
         llm_started = time.perf_counter()
         deadline = time.monotonic() + self.settings.llm_timeout_seconds
         try:

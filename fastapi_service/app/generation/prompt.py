@@ -33,9 +33,13 @@ def context_block(hits: Sequence[Hit]) -> str:
 
 
 def build_messages(
-    prompts: dict[str, str], question: str, hits: Sequence[Hit], history: Sequence[Turn]
+    prompts: dict[str, str], question: str, hits: Sequence[Hit], history: Sequence[Turn], extra_system: str = ""
 ) -> list[dict[str, str]]:
+    """`extra_system`: a trusted caller's instructions, placed after the chatbot's system prompt and
+    before the grounding INSTRUCTIONS, which always come last."""
     system = (prompts.get("system") or "").strip() or DEFAULT_SYSTEM
+    if extra_system.strip():
+        system = f"{system}\n\n{extra_system.strip()}"
     template = (prompts.get("user_template") or "").strip() or DEFAULT_USER_TEMPLATE
     context = context_block(hits)
     # Plain replacement, not str.format: braces in documents or questions must stay inert.
