@@ -26,7 +26,7 @@ from app.errors import install_error_handlers
 from app.health.router import router as health_router
 from app.ingestion.hooks import start_workers, stop_workers
 from app.keys.deps import authenticate
-from app.mcp_server.server import KeyGuard, build_server, streamable_app
+from app.mcp_server.server import MCP_PATH, KeyGuard, build_server, streamable_app
 from app.mcp_server.service import KnowledgeTools
 from app.observability.middleware import RequestContextMiddleware
 from app.observability.router import router as metrics_router
@@ -167,5 +167,8 @@ def create_app(settings: Settings | None = None, embedder: EmbeddingService | No
     app.include_router(search_router)
     app.include_router(widget_config_router)
     app.include_router(widget_router)
-    app.mount("/mcp", KeyGuard(mcp_app, lambda request: authenticate(request, resources)), name="mcp")
+    # A route, not a mount: a mount at /mcp would answer POST /mcp with a redirect to /mcp/.
+    app.add_route(
+        MCP_PATH, KeyGuard(mcp_app, lambda request: authenticate(request, resources)), include_in_schema=False
+    )
     return app

@@ -15,12 +15,14 @@ are not OAuth tokens issued by an authorization server we could advertise.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 from uuid import UUID
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
@@ -34,6 +36,7 @@ from app.keys.service import ApiKey
 from app.mcp_server.service import MAX_QUERY_CHARS, MAX_TOP_K, KnowledgeTools
 
 Authenticate = Callable[[Request], Any]  # awaitable -> ApiKey; raises AppError
+MCP_PATH = "/mcp"
 KEY_STATE = "api_key"  # scope["state"][KEY_STATE]: the ApiKey KeyGuard verified
 
 
@@ -64,6 +67,16 @@ def caller_key(ctx: Context) -> ApiKey:
     return key
 
 
+@asynccontextmanager
+async def engine_errors() -> AsyncIterator[None]:
+    """The engine's refusals (too long, no such session, busy...) reach the model as tool errors
+    with their sentence; anything unexpected stays the SDK's generic, logged crash."""
+    try:
+        yield
+    except AppError as exc:
+        raise ToolError(f"{exc.error}: {exc.detail}") from exc
+
+
 def build_server(tools: Callable[[], KnowledgeTools]) -> MCPServer:
     """`tools` returns the services once the engine is ready (503-style error before)."""
     server = MCPServer(
@@ -83,7 +96,8 @@ def build_server(tools: Callable[[], KnowledgeTools]) -> MCPServer:
         top_k: Annotated[int, Field(ge=1, le=MAX_TOP_K, description="how many passages")] = 5,
     ) -> SearchResults:
         """Search this chatbot's documents; returns the best passages with their source, page and score."""
-        results = await tools().search(caller_key(ctx), query, top_k)
+        async with engine_errors():
+            results = await tools().search(caller_key(ctx), query, top_k)
         return SearchResults(results=[Passage.model_validate(r) for r in results])
 
     @server.tool(annotations=ToolAnnotations(readOnlyHint=False, openWorldHint=False))
@@ -93,7 +107,9 @@ def build_server(tools: Callable[[], KnowledgeTools]) -> MCPServer:
         session_id: Annotated[UUID | None, Field(description="continue this conversation")] = None,
     ) -> Answer:
         """Ask the chatbot; the answer cites its sources as [n]. Stored like a widget conversation."""
-        return Answer.model_validate(await tools().ask(caller_key(ctx), question, session_id))
+        async with engine_errors():
+            answer = await tools().ask(caller_key(ctx), question, session_id)
+        return Answer.model_validate(answer)
 
     return server
 
@@ -103,7 +119,7 @@ def streamable_app(server: MCPServer) -> Starlette:
     # here every request must carry a secret key, which a rebinding page does not have, and the
     # allow-list would have to know every hostname the engine is deployed under.
     return server.streamable_http_app(
-        streamable_http_path="/",
+        streamable_http_path=MCP_PATH,  # main.py routes exactly this path here (no /mcp -> /mcp/ redirect)
         stateless_http=True,
         json_response=True,
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
