@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import asyncpg
 from fastapi import FastAPI, Request
@@ -73,6 +74,22 @@ class ErrorBody(BaseModel):
     detail: str = Field(
         description="a sentence for the developer", examples=["missing, invalid, revoked or expired API key"]
     )
+
+
+ERROR_DESCRIPTIONS = {
+    401: "missing, invalid, revoked or expired key (`WWW-Authenticate: Bearer`)",
+    403: "a publishable key without an allowed Origin, or a secret-key route with a publishable key",
+    404: "no such session or message for this key's chatbot (another chatbot's ids included)",
+    413: "a message over MAX_MESSAGE_CHARS, or a body over PUBLIC_MAX_BODY_BYTES",
+    422: "invalid request body or parameters; `detail` names the fields",
+    429: "the key's or client IP's rate limit is spent; `Retry-After` says when to retry",
+    503: "the engine is starting or every answer slot is busy; `Retry-After` says when to retry",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` documenting these statuses with the one error body."""
+    return {status: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[status]} for status in statuses}
 
 
 def error_response(status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:

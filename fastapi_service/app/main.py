@@ -26,7 +26,7 @@ from app.errors import install_error_handlers
 from app.health.router import router as health_router
 from app.ingestion.hooks import start_workers, stop_workers
 from app.keys.deps import authenticate
-from app.mcp_server.server import MCP_PATH, KeyGuard, build_server, streamable_app
+from app.mcp_server.server import MCP_PATH, KeyGuard, build_server, session_manager_running, streamable_app
 from app.mcp_server.service import KnowledgeTools
 from app.observability.middleware import RequestContextMiddleware
 from app.observability.router import router as metrics_router
@@ -54,6 +54,31 @@ READY_HOOKS.append(start_answering)
 SHUTDOWN_HOOKS.append(stop_answering)
 READY_HOOKS.append(start_workers)
 SHUTDOWN_HOOKS.append(stop_workers)
+
+
+API_DESCRIPTION = """Every error is `{"error": "<kind>", "detail": "<sentence>"}` (schema `ErrorBody`), except on
+the OpenAI-compatible routes, which answer in OpenAI's `{"error": {"message", "type", "param", "code"}}`
+(schema `OpenAIError`) so OpenAI SDKs read them.
+
+Also served, outside this schema: an MCP server (streamable HTTP) at `/mcp` with the tools
+`search_knowledge` and `ask`, for secret keys. The internal routes Odoo calls (signed webhooks) are
+not part of this document."""
+
+# One tag per audience; the internal (Odoo-only) routers are left out of the schema in create_app.
+OPENAPI_TAGS = [
+    {
+        "name": "public",
+        "description": "Integrators: the REST API. Secret keys (`cbp_sk_…`) from a backend; "
+        "publishable keys (`cbp_pk_…`) only from an Origin the chatbot allows.",
+    },
+    {
+        "name": "openai-compatible",
+        "description": "Integrators using OpenAI SDKs and tools: Chat Completions "
+        "and Models, same keys, limits and isolation as /v1/chat.",
+    },
+    {"name": "widget", "description": "The chat widget in visitors' browsers (publishable keys)."},
+    {"name": "health", "description": "Operators and orchestrators: liveness and readiness."},
+]
 
 
 async def _connect_database(resources: Resources) -> None:
@@ -115,8 +140,7 @@ def create_app(settings: Settings | None = None, embedder: EmbeddingService | No
         starter = asyncio.create_task(_start(resources), name="startup")
         resources.extras["startup_task"] = starter
         try:
-            # The mounted MCP app's own lifespan never runs: its session manager runs in ours.
-            async with mcp_server.session_manager.run():
+            async with session_manager_running(mcp_server):
                 yield
         finally:
             starter.cancel()
@@ -143,6 +167,8 @@ def create_app(settings: Settings | None = None, embedder: EmbeddingService | No
         title="Chatbot Platform engine",
         version="1.0.0",
         summary="Retrieval-augmented answers over a tenant's documents.",
+        description=API_DESCRIPTION,
+        openapi_tags=OPENAPI_TAGS,
         lifespan=lifespan,
         docs_url=None,  # served offline by app.apidocs
         redoc_url=None,

@@ -31,7 +31,6 @@ MAX_MESSAGE_CHARS = 500
 class Tenants:
     a: Bot
     b: Bot
-    limited: Bot  # 3 requests a minute
     a_chunks: set[int]
     b_chunks: set[int]
 
@@ -81,8 +80,13 @@ async def tenants(engine, db, embedder) -> Tenants:
     async with httpx.AsyncClient(base_url=engine.url, timeout=30) as http:
         a = await create_bot(http, name="Bot A")
         b = await create_bot(http, name="Bot B")
-        limited = await create_bot(http, name="Limited bot", rate_limits=RATE_LIMITED)
     a_chunks = set(await insert_chunks(db, embedder, a.id, HANDBOOK, name="A-handbook.pdf"))
     b_chunks = set(await insert_chunks(db, embedder, b.id, [*HANDBOOK, B_SECRET], name="B-handbook.pdf"))
-    await insert_chunks(db, embedder, limited.id, HANDBOOK)
-    return Tenants(a, b, limited, a_chunks, b_chunks)
+    return Tenants(a, b, a_chunks, b_chunks)
+
+
+@pytest.fixture
+async def limited(engine) -> Bot:
+    """A chatbot of its own per test whose key may make 3 requests a minute."""
+    async with httpx.AsyncClient(base_url=engine.url, timeout=30) as http:
+        return await create_bot(http, name="Limited bot", rate_limits=RATE_LIMITED)

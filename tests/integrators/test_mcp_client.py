@@ -97,14 +97,14 @@ async def test_no_key_a_bad_key_or_a_publishable_key_is_refused_before_mcp(engin
     assert statuses and set(statuses) == {401}
 
 
-async def test_every_mcp_request_counts_against_the_keys_rate_limit(engine, tenants):
+async def test_every_mcp_request_counts_against_the_keys_rate_limit(engine, limited):
     statuses = []
     async with httpx.AsyncClient(base_url=engine.url) as http:
         for _ in range(5):
             r = await http.post(
                 "/mcp",
                 json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
-                headers={"Accept": "application/json, text/event-stream", **tenants.limited.sk_headers()},
+                headers={"Accept": "application/json, text/event-stream", **limited.sk_headers()},
             )
             statuses.append(r.status_code)
     assert 429 in statuses and statuses[: statuses.index(429)] and set(statuses[statuses.index(429) :]) == {429}

@@ -135,8 +135,8 @@ async def test_a_bad_key_is_a_401_authentication_error(engine, tenants):
     assert err.value.type == "authentication_error"
 
 
-async def test_the_key_rate_limit_is_a_429_rate_limit_error(engine, tenants):
-    async with client(engine, tenants.limited.sk) as ai:
+async def test_the_key_rate_limit_is_a_429_rate_limit_error(engine, limited):
+    async with client(engine, limited.sk) as ai:
         for _ in range(3):
             await ai.models.list()
         with pytest.raises(openai.RateLimitError) as err:

@@ -21,7 +21,7 @@ from app.config import Settings
 from app.errors import NotFound, PayloadTooLarge, Unprocessable
 from app.generation.backends import BackendUnavailable, Options, Usage, with_deadline
 from app.generation.extractive import ExtractiveAnswerer
-from app.generation.prompt import Turn, build_messages
+from app.generation.prompt import Turn, build_messages, with_caller_system
 from app.generation.service import GenerationService
 from app.keys.service import ApiKey
 from app.observability.metrics import CHAT_ANSWERS, LLM_SECONDS, LLM_TOKENS
@@ -163,7 +163,8 @@ class ChatService:
             temperature=float(gen.get("temperature", 0.2)),
             max_tokens=int(gen.get("max_tokens", 512)),
         )
-        messages = build_messages(turn.key.chatbot.prompts, turn.question, turn.hits, turn.history, turn.extra_system)
+        prompts = with_caller_system(turn.key.chatbot.prompts, turn.extra_system)
+        messages = build_messages(prompts, turn.question, turn.hits, turn.history)
         llm_started = time.perf_counter()
         deadline = time.monotonic() + self.settings.llm_timeout_seconds
         try:

@@ -15,6 +15,7 @@ are not OAuth tokens issued by an authorization server we could advertise.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -89,7 +90,7 @@ def build_server(tools: Callable[[], KnowledgeTools]) -> MCPServer:
         version="1.0.0",
     )
 
-    @server.tool(annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False))
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
     async def search_knowledge(
         query: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS, description="what to look for")],
         ctx: Context,
@@ -100,7 +101,7 @@ def build_server(tools: Callable[[], KnowledgeTools]) -> MCPServer:
             results = await tools().search(caller_key(ctx), query, top_k)
         return SearchResults(results=[Passage.model_validate(r) for r in results])
 
-    @server.tool(annotations=ToolAnnotations(readOnlyHint=False, openWorldHint=False))
+    @server.tool(annotations=ToolAnnotations(read_only_hint=False, open_world_hint=False))
     async def ask(
         question: Annotated[str, Field(min_length=1, description="the question, in any language")],
         ctx: Context,
@@ -124,6 +125,31 @@ def streamable_app(server: MCPServer) -> Starlette:
         json_response=True,
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )
+
+
+@asynccontextmanager
+async def session_manager_running(server: MCPServer) -> AsyncIterator[None]:
+    """Run the SDK's session manager while the engine runs (a mounted app's own lifespan never
+    runs). In a task of its own: its anyio task group must be entered and left by one task, and
+    whoever drives the engine's lifespan (uvicorn, a test harness) may enter and leave it in two."""
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def run() -> None:
+        async with server.session_manager.run():
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(run(), name="mcp-session-manager")
+    ready = asyncio.create_task(started.wait())
+    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        ready.cancel()
+        task.result()  # it failed to start: raise why
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
 
 
 class KeyGuard:

@@ -57,7 +57,8 @@ class OpenAIErrorRoute(APIRoute):
                 return openai_error(422, "invalid_request", validation_detail(exc))
             except StarletteHTTPException as exc:
                 detail = exc.detail if isinstance(exc.detail, str) else "request failed"
-                return openai_error(exc.status_code, http_kind(exc.status_code), detail, exc.headers)
+                headers = dict(exc.headers) if exc.headers else None
+                return openai_error(exc.status_code, http_kind(exc.status_code), detail, headers)
 
         return route
 
@@ -75,7 +76,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     }.items()
 }
 
-router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"], route_class=OpenAIErrorRoute, responses=ERRORS)
+router = APIRouter(prefix="/v1", tags=["openai-compatible"], route_class=OpenAIErrorRoute, responses=ERRORS)
 
 
 def compat_service(resources: ResourcesDep) -> OpenAICompatService:

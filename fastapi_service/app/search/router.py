@@ -7,13 +7,13 @@ from typing import Any
 from fastapi import APIRouter
 
 from app.deps import ResourcesDep
-from app.errors import Unprocessable
+from app.errors import Unprocessable, error_responses
 from app.keys.deps import SecretKeyDep
 from app.public.lifecycle import answering_service
 from app.retrieval.service import Retriever
 from app.search.schemas import SearchRequest, SearchResponse
 
-router = APIRouter(prefix="/v1", tags=["public"])
+router = APIRouter(prefix="/v1", tags=["public"], responses=error_responses(401, 403, 413, 422, 429, 503))
 
 
 @router.post("/search", response_model=SearchResponse)
