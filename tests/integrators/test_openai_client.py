@@ -196,3 +196,37 @@ async def test_a_key_never_sees_another_chatbots_chunks_or_model(engine, tenants
     async with client(engine, b.sk) as ai:
         completion = await ai.chat.completions.create(model="default", messages=[{"role": "user", "content": B_SECRET}])
     assert any("4711" in s["snippet"] for s in completion.x_chatbot_platform["sources"])
+
+
+async def test_an_empty_question_is_a_422(engine, tenants):
+    async with client(engine, tenants.a.sk) as ai:
+        with pytest.raises(openai.UnprocessableEntityError) as err:
+            await ai.chat.completions.create(
+                model="default",
+                messages=[{"role": "user", "content": "How do returns work?"}, {"role": "user", "content": "  "}],
+            )
+    assert "must not be empty" in err.value.message
+
+
+async def test_a_model_failing_midway_ends_the_stream_with_an_error_the_sdk_raises(engine, tenants, fake_model, db):
+    received: list[str] = []
+    fake_model.mode = "break_midway"
+    try:
+        async with client(engine, tenants.a.sk) as ai:
+            stream = await ai.chat.completions.create(
+                model="default", messages=[{"role": "user", "content": "How do I return a product?"}], stream=True
+            )
+            with pytest.raises(openai.APIError) as err:
+                async for chunk in stream:
+                    if chunk.choices and chunk.choices[0].delta.content:
+                        received.append(chunk.choices[0].delta.content)
+    finally:
+        fake_model.mode = "ok"
+    assert received == TOKENS[: len(TOKENS) // 2]
+    assert "stopped answering" in err.value.message and err.value.code == "generation_failed"
+    # the partial answer is stored, as on /v1/chat
+    stored = await db.fetchval(
+        "SELECT content FROM chat_messages WHERE role = 'assistant' AND chatbot_id = $1 ORDER BY created_at DESC LIMIT 1",
+        tenants.a.id,
+    )
+    assert stored == "".join(received)

@@ -51,6 +51,9 @@ class OpenAICompatService:
     async def prepare(self, key: ApiKey, request: ChatCompletionRequest) -> tuple[str, PreparedTurn]:
         model = chatbot_model(key, request.model)
         max_chars = self.chat.settings.max_message_chars
+        *earlier, last = request.messages
+        if last.role != "user":
+            raise Unprocessable("messages: the last message must be the user's question")
         system: list[str] = []
         history: list[Turn] = []
         for n, message in enumerate(request.messages):
@@ -64,13 +67,10 @@ class OpenAICompatService:
                         "the chatbot's own system prompt is set in Odoo"
                     )
                 system.append(text)
-            elif text.strip():
+            elif text.strip() and n < len(earlier):
                 history.append(Turn(message.role, text))
-        if not history or history[-1].role != "user" or request.messages[-1].role != "user":
-            raise Unprocessable("messages: the last message must be the user's question")
-        question = history.pop()
         turn = await self.chat.prepare(
-            key, question.content, request.session_id, history=history, extra_system="\n\n".join(system)
+            key, last.text(), request.session_id, history=history, extra_system="\n\n".join(system)
         )
         return model, turn
 
