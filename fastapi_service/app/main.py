@@ -131,7 +131,9 @@ def create_app(settings: Settings | None = None, embedder: EmbeddingService | No
     embedder = embedder or EmbeddingService.from_settings(settings)
     resources = Resources(settings=settings, embedder=embedder)
     mcp_server = build_server(
-        lambda: KnowledgeTools(answering_service(resources, "chat_service"), answering_service(resources, "retriever"))
+        lambda _request: KnowledgeTools(
+            answering_service(resources, "chat_service"), answering_service(resources, "retriever")
+        )
     )
     mcp_app = streamable_app(mcp_server)  # creates mcp_server.session_manager
 

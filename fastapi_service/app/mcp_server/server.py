@@ -59,11 +59,16 @@ class Answer(BaseModel):
     sources: list[SourceOut]
 
 
-def caller_key(ctx: Context) -> ApiKey:
+def http_request(ctx: Context) -> Request:
     request = ctx.request_context.request
-    state = request.scope.get("state", {}) if isinstance(request, Request) else {}
-    key = state.get(KEY_STATE)
-    if not isinstance(key, ApiKey):  # only reachable without the HTTP transport and its guard
+    if not isinstance(request, Request):  # stdio or in-memory: no HTTP request, so no key
+        raise PermissionError("this server needs an API key; call it over HTTP at /mcp")
+    return request
+
+
+def caller_key(request: Request) -> ApiKey:
+    key = request.scope.get("state", {}).get(KEY_STATE)
+    if not isinstance(key, ApiKey):  # only reachable without KeyGuard in front
         raise PermissionError("this server needs an API key; call it over HTTP at /mcp")
     return key
 
@@ -78,8 +83,9 @@ async def engine_errors() -> AsyncIterator[None]:
         raise ToolError(f"{exc.error}: {exc.detail}") from exc
 
 
-def build_server(tools: Callable[[], KnowledgeTools]) -> MCPServer:
-    """`tools` returns the services once the engine is ready (503-style error before)."""
+def build_server(tools: Callable[[Request], KnowledgeTools]) -> MCPServer:
+    """`tools(request)` returns the services serving that request (an engine error, 503-style,
+    while the engine is starting)."""
     server = MCPServer(
         "chatbot-platform",
         title="Chatbot Platform knowledge base",
@@ -97,8 +103,9 @@ def build_server(tools: Callable[[], KnowledgeTools]) -> MCPServer:
         top_k: Annotated[int, Field(ge=1, le=MAX_TOP_K, description="how many passages")] = 5,
     ) -> SearchResults:
         """Search this chatbot's documents; returns the best passages with their source, page and score."""
+        request = http_request(ctx)
         async with engine_errors():
-            results = await tools().search(caller_key(ctx), query, top_k)
+            results = await tools(request).search(caller_key(request), query, top_k)
         return SearchResults(results=[Passage.model_validate(r) for r in results])
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=False, open_world_hint=False))
@@ -108,8 +115,9 @@ def build_server(tools: Callable[[], KnowledgeTools]) -> MCPServer:
         session_id: Annotated[UUID | None, Field(description="continue this conversation")] = None,
     ) -> Answer:
         """Ask the chatbot; the answer cites its sources as [n]. Stored like a widget conversation."""
+        request = http_request(ctx)
         async with engine_errors():
-            answer = await tools().ask(caller_key(ctx), question, session_id)
+            answer = await tools(request).ask(caller_key(request), question, session_id)
         return Answer.model_validate(answer)
 
     return server
