@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 from fastapi import FastAPI
+from starlette.routing import Route
 
 from app.analytics.router import router as analytics_router
 from app.apidocs.router import ASSETS_PATH as DOCS_ASSETS_PATH
@@ -196,7 +197,7 @@ def create_app(settings: Settings | None = None, embedder: EmbeddingService | No
     app.include_router(widget_config_router)
     app.include_router(widget_router)
     # A route, not a mount: a mount at /mcp would answer POST /mcp with a redirect to /mcp/.
-    app.add_route(
-        MCP_PATH, KeyGuard(mcp_app, lambda request: authenticate(request, resources)), include_in_schema=False
+    app.router.routes.append(
+        Route(MCP_PATH, KeyGuard(mcp_app, lambda request: authenticate(request, resources)), include_in_schema=False)
     )
     return app
