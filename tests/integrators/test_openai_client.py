@@ -47,10 +47,15 @@ async def test_the_chatbot_id_names_the_model_and_models_lists_it(engine, tenant
     a = tenants.a
     async with client(engine, a.sk) as ai:
         listed = await ai.models.list()
+        default = await ai.models.retrieve("default")
+        by_id = await ai.models.retrieve(str(a.id))
+        with pytest.raises(openai.NotFoundError):
+            await ai.models.retrieve(str(tenants.b.id))
         completion = await ai.chat.completions.create(
             model=str(a.id), messages=[{"role": "user", "content": "Is shipping free?"}]
         )
     assert [m.id for m in listed.data] == [str(a.id)] and listed.data[0].name == "Bot A"
+    assert default.id == by_id.id == str(a.id) and default.created > 0
     assert completion.choices[0].message.content == "".join(TOKENS)
 
 

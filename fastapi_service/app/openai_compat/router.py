@@ -22,8 +22,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.deps import ResourcesDep
 from app.errors import AppError, http_kind, validation_detail
 from app.keys.deps import PublicKeyDep
-from app.openai_compat.schemas import ChatCompletion, ChatCompletionRequest, ModelList, OpenAIError
-from app.openai_compat.service import OpenAICompatService
+from app.openai_compat.schemas import ChatCompletion, ChatCompletionRequest, ModelList, ModelOut, OpenAIError
+from app.openai_compat.service import OpenAICompatService, chatbot_model, model_entry
 from app.public.lifecycle import answering_service
 
 ERROR_TYPES = {
@@ -123,16 +123,10 @@ async def chat_completions(body: ChatCompletionRequest, key: PublicKeyDep, resou
 
 @router.get("/models", response_model=ModelList, summary="The chatbot this key answers with (OpenAI-compatible)")
 async def models(key: PublicKeyDep) -> Any:
-    chatbot = key.chatbot
-    return {
-        "object": "list",
-        "data": [
-            {
-                "id": str(chatbot.id),
-                "object": "model",
-                "created": int(chatbot.created_at.timestamp()) if chatbot.created_at else 0,
-                "owned_by": "chatbot-platform",
-                "name": chatbot.name,
-            }
-        ],
-    }
+    return {"object": "list", "data": [model_entry(key)]}
+
+
+@router.get("/models/{model}", response_model=ModelOut, summary='One model: "default" or the key\'s chatbot id')
+async def model(model: str, key: PublicKeyDep) -> Any:
+    chatbot_model(key, model)  # 404 for anything else
+    return model_entry(key)

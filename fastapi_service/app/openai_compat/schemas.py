@@ -152,6 +152,20 @@ class ChatCompletion(BaseModel):
 
 
 class ModelOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "3f6b7c1e-2a4d-4e8f-9b0a-1c2d3e4f5a6b",
+                    "object": "model",
+                    "created": 1767225600,
+                    "owned_by": "chatbot-platform",
+                    "name": "Support bot",
+                }
+            ]
+        }
+    )
+
     id: str
     object: Literal["model"] = "model"
     created: int

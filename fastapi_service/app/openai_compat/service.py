@@ -44,6 +44,17 @@ def chatbot_model(key: ApiKey, model: str) -> str:
     return str(key.chatbot.id)
 
 
+def model_entry(key: ApiKey) -> dict[str, Any]:
+    chatbot = key.chatbot
+    return {
+        "id": str(chatbot.id),
+        "object": "model",
+        "created": int(chatbot.created_at.timestamp()) if chatbot.created_at else 0,
+        "owned_by": "chatbot-platform",
+        "name": chatbot.name,
+    }
+
+
 class OpenAICompatService:
     def __init__(self, chat: ChatService) -> None:
         self.chat = chat
