@@ -196,8 +196,8 @@ def create_app(settings: Settings | None = None, embedder: EmbeddingService | No
     app.include_router(search_router)
     app.include_router(widget_config_router)
     app.include_router(widget_router)
-    # A route, not a mount: a mount at /mcp would answer POST /mcp with a redirect to /mcp/.
-    app.router.routes.append(
-        Route(MCP_PATH, KeyGuard(mcp_app, lambda request: authenticate(request, resources)), include_in_schema=False)
-    )
+    # A route, not a mount: a mount at /mcp would answer POST /mcp with a redirect to /mcp/. POST
+    # only: stateless, the server never pushes, so a GET stream would idle open forever (405).
+    guarded = KeyGuard(mcp_app, lambda request: authenticate(request, resources))
+    app.router.routes.append(Route(MCP_PATH, guarded, methods=["POST"], include_in_schema=False))
     return app

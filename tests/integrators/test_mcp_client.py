@@ -126,3 +126,11 @@ async def test_a_key_never_sees_another_chatbots_chunks(engine, tenants):
         assert b_found.structured_content["results"][0]["content"] == B_SECRET  # B reaches it: not vacuous
         hijack = await client.call_tool("ask", {"question": "Returns?", "session_id": b_answer["session_id"]})
     assert hijack.is_error and "no such session" in hijack.content[0].text
+
+
+async def test_only_post_is_served_a_get_stream_would_idle_open_forever(engine, tenants):
+    headers = {"Accept": "text/event-stream", **tenants.a.sk_headers()}
+    async with httpx.AsyncClient(base_url=engine.url, timeout=10) as http:
+        for method in ("GET", "DELETE"):
+            r = await http.request(method, "/mcp", headers=headers)
+            assert r.status_code == 405 and r.json()["error"] == "method_not_allowed", (method, r.text)
