@@ -11,11 +11,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from app.chat.schemas import ChatRequest, ChatResponse, FeedbackRequest, FeedbackResponse, SessionMessages
-from app.chat.service import ChatService
-from app.deps import ResourcesDep, SettingsDep
+from app.deps import ChatServiceDep, SettingsDep
 from app.errors import PayloadTooLarge, error_responses
-from app.keys.deps import PublicKeyDep
-from app.public.lifecycle import answering_service
+from app.public.deps import PublicKeyDep
 
 router = APIRouter(prefix="/v1", tags=["public"], responses=error_responses(401, 403, 404, 413, 422, 429, 503))
 SSE_EXAMPLE = (
@@ -24,10 +22,6 @@ SSE_EXAMPLE = (
     'event: token\ndata: {"text": "[1]."}\n\n'
     'event: done\ndata: {"answer": "Two years [1].", "session_id": "...", "message_id": "...", ...}\n\n'
 )
-
-
-def chat_service(resources: ResourcesDep) -> ChatService:
-    return answering_service(resources, "chat_service")  # type: ignore[no-any-return]
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
@@ -40,12 +34,11 @@ def sse(event: str, data: dict[str, Any]) -> bytes:
     responses={200: {"content": {"text/event-stream": {"example": SSE_EXAMPLE}}}},
 )
 async def chat(
-    request: Request, body: ChatRequest, key: PublicKeyDep, resources: ResourcesDep, settings: SettingsDep
+    request: Request, body: ChatRequest, key: PublicKeyDep, service: ChatServiceDep, settings: SettingsDep
 ) -> Any:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.max_message_chars * 8 + 1024:
         raise PayloadTooLarge("request body is too large")
-    service = chat_service(resources)
     turn = await service.prepare(key, body.message, body.session_id)
     wants_stream = body.stream or "text/event-stream" in request.headers.get("accept", "")
     if wants_stream:
@@ -65,12 +58,12 @@ async def chat(
 
 
 @router.get("/sessions/{session_id}/messages", response_model=SessionMessages)
-async def session_messages(session_id: UUID, key: PublicKeyDep, resources: ResourcesDep) -> Any:
-    messages = await chat_service(resources).messages(key, session_id)
+async def session_messages(session_id: UUID, key: PublicKeyDep, service: ChatServiceDep) -> Any:
+    messages = await service.messages(key, session_id)
     return {"session_id": session_id, "messages": messages}
 
 
 @router.post("/feedback", response_model=FeedbackResponse)
-async def feedback(body: FeedbackRequest, key: PublicKeyDep, resources: ResourcesDep) -> Any:
-    await chat_service(resources).feedback(key, body.message_id, body.rating, body.comment)
+async def feedback(body: FeedbackRequest, key: PublicKeyDep, service: ChatServiceDep) -> Any:
+    await service.feedback(key, body.message_id, body.rating, body.comment)
     return {"message_id": body.message_id, "rating": body.rating}

@@ -20,6 +20,7 @@ import asyncpg
 import httpx
 
 from app.config import Settings
+from app.db.pool import Connection
 from app.webhooks.signing import sign_headers
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ MAX_BACKOFF_SECONDS = 600
 
 
 async def record_status(
-    conn: asyncpg.Connection,
+    conn: Connection,
     settings: Settings,
     *,
     chatbot_id: UUID,

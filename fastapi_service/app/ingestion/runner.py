@@ -22,8 +22,9 @@ import procrastinate
 
 from app.config import Settings
 from app.embedding.service import EmbeddingService
-from app.ingestion import callbacks, queue, repository, sandbox
-from app.ingestion.service import IngestionContext, run_job
+from app.extraction import sandbox
+from app.ingestion import callbacks, queue, repository
+from app.ingestion.service import IngestionContext, JobOutcome, run_job
 from app.links.fetcher import SafeFetcher
 from app.observability.metrics import INGESTION_QUEUE_DEPTH
 
@@ -47,7 +48,7 @@ class IngestionWorker:
         self._worker_task: asyncio.Task[None] | None = None
         self._maintenance_task: asyncio.Task[None] | None = None
 
-    async def _run(self, source_id: UUID, version: int, refresh: bool, last_try: bool) -> str:
+    async def _run(self, source_id: UUID, version: int, refresh: bool, last_try: bool) -> JobOutcome:
         return await run_job(self.context, source_id, version, refresh, last_try)
 
     async def start(self) -> None:

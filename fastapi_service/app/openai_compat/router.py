@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.deps import ResourcesDep
+from app.deps import ChatServiceDep
 from app.errors import AppError, http_kind, validation_detail
-from app.keys.deps import PublicKeyDep
 from app.openai_compat.schemas import ChatCompletion, ChatCompletionRequest, ModelList, ModelOut, OpenAIError
 from app.openai_compat.service import OpenAICompatService, chatbot_model, model_entry
-from app.public.lifecycle import answering_service
+from app.public.deps import PublicKeyDep
 
 ERROR_TYPES = {
     401: "authentication_error",
@@ -79,8 +78,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/v1", tags=["openai-compatible"], route_class=OpenAIErrorRoute, responses=ERRORS)
 
 
-def compat_service(resources: ResourcesDep) -> OpenAICompatService:
-    return OpenAICompatService(answering_service(resources, "chat_service"))
+def compat_service(chat: ChatServiceDep) -> OpenAICompatService:
+    return OpenAICompatService(chat)
+
+
+CompatServiceDep = Annotated[OpenAICompatService, Depends(compat_service)]
 
 
 def sse(data: dict[str, Any] | str) -> bytes:
@@ -100,10 +102,9 @@ def sse(data: dict[str, Any] | str) -> bytes:
         }
     },
 )
-async def chat_completions(body: ChatCompletionRequest, key: PublicKeyDep, resources: ResourcesDep) -> Any:
+async def chat_completions(body: ChatCompletionRequest, key: PublicKeyDep, service: CompatServiceDep) -> Any:
     """One answer from the chatbot, as OpenAI's Chat Completions API returns it. `stream: true`
     sends `chat.completion.chunk` events as the model writes, then `data: [DONE]`."""
-    service = compat_service(resources)
     model, turn = await service.prepare(key, body)
     if not body.stream:
         return await service.completion(model, turn)

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.deps import SettingsDep
 from app.errors import error_responses
-from app.keys.deps import PublicKeyDep
+from app.public.deps import PublicKeyDep
 from app.widget.schemas import WidgetConfig
 
 STATIC = Path(__file__).parent / "static"
