@@ -201,6 +201,17 @@ async def test_a_key_never_sees_another_chatbots_chunks_or_model(engine, tenants
     async with client(engine, b.sk) as ai:
         completion = await ai.chat.completions.create(model="default", messages=[{"role": "user", "content": B_SECRET}])
     assert any("4711" in s["snippet"] for s in completion.x_chatbot_platform["sources"])
+    # B's session (extension field session_id) is not A's to write into; B's own key may
+    b_session = completion.x_chatbot_platform["session_id"]
+    question = [{"role": "user", "content": "Returns?"}]
+    async with client(engine, a.sk) as ai:
+        with pytest.raises(openai.NotFoundError):
+            await ai.chat.completions.create(model="default", messages=question, extra_body={"session_id": b_session})
+    async with client(engine, b.sk) as ai:
+        again = await ai.chat.completions.create(
+            model="default", messages=question, extra_body={"session_id": b_session}
+        )
+    assert again.x_chatbot_platform["session_id"] == b_session
 
 
 async def test_an_empty_question_is_a_422(engine, tenants):
