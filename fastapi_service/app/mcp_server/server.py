@@ -1,7 +1,8 @@
 """The MCP server at /mcp: tools `search_knowledge` and `ask`, streamable HTTP, secret keys.
 
-Built on the official SDK's `MCPServer`; its Starlette app is mounted by main.py, whose lifespan
-runs the session manager (a mounted app's own lifespan never runs). Stateless and JSON responses:
+Built on the official SDK's `MCPServer`; main.py routes POST /mcp to its Starlette app (behind
+`KeyGuard`) and runs its session manager for the engine's lifetime (`session_manager_running`: an
+app served inside another never has its own lifespan run). Stateless and JSON responses:
 every POST is answered on its own, so any engine process behind a load balancer can serve any
 call, and no session state ties one key's calls to another's.
 
@@ -16,9 +17,9 @@ are not OAuth tokens issued by an authorization server we could advertise.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from mcp.server import MCPServer
@@ -36,7 +37,7 @@ from app.errors import AppError, Forbidden, error_response
 from app.keys.service import ApiKey
 from app.mcp_server.service import MAX_QUERY_CHARS, MAX_TOP_K, KnowledgeTools
 
-Authenticate = Callable[[Request], Any]  # awaitable -> ApiKey; raises AppError
+Authenticate = Callable[[Request], Awaitable[ApiKey]]  # raises AppError
 MCP_PATH = "/mcp"
 KEY_STATE = "api_key"  # scope["state"][KEY_STATE]: the ApiKey KeyGuard verified
 
