@@ -1,7 +1,8 @@
 """Named dependencies over the typed state (`app/state.py`): `ChatServiceDep`, `RetrieverDep`, ...
 
 Each reads `request.state.engine`, the `Engine` the lifespan yielded; a service that needs the
-database is a 503 with Retry-After until the engine has built it.
+database is a 503 with Retry-After until the engine has built it. They are `async def` although
+they never await: FastAPI runs a sync dependency in its thread pool, a thread hop per request.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from app.state import Engine, Services
 RETRY_AFTER = {"Retry-After": "5"}
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     engine: Engine = request.state.engine
     return engine
 
@@ -36,21 +37,21 @@ def get_engine(request: Request) -> Engine:
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
-def get_settings_dep(engine: EngineDep) -> Settings:
+async def get_settings_dep(engine: EngineDep) -> Settings:
     return engine.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-def get_embedder(engine: EngineDep) -> EmbeddingService:
+async def get_embedder(engine: EngineDep) -> EmbeddingService:
     return engine.embedder
 
 
 EmbedderDep = Annotated[EmbeddingService, Depends(get_embedder)]
 
 
-def get_pool(engine: EngineDep) -> asyncpg.Pool:
+async def get_pool(engine: EngineDep) -> asyncpg.Pool:
     if engine.database.pool is None:
         raise ServiceUnavailable("the database is not ready yet", headers=RETRY_AFTER)
     return engine.database.pool
@@ -67,7 +68,7 @@ async def get_db(pool: PoolDep) -> AsyncIterator[Connection]:
 DbDep = Annotated[Connection, Depends(get_db)]
 
 
-def get_services(engine: EngineDep) -> Services:
+async def get_services(engine: EngineDep) -> Services:
     if engine.services is None:
         raise ServiceUnavailable("the engine is starting; retry shortly", headers=RETRY_AFTER)
     return engine.services
@@ -76,49 +77,49 @@ def get_services(engine: EngineDep) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_key_resolver(services: ServicesDep) -> KeyResolver:
+async def get_key_resolver(services: ServicesDep) -> KeyResolver:
     return services.key_resolver
 
 
 KeyResolverDep = Annotated[KeyResolver, Depends(get_key_resolver)]
 
 
-def get_rate_limiter(services: ServicesDep) -> RateLimiter:
+async def get_rate_limiter(services: ServicesDep) -> RateLimiter:
     return services.rate_limiter
 
 
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 
 
-def get_trusted_networks(services: ServicesDep) -> list[Network]:
+async def get_trusted_networks(services: ServicesDep) -> list[Network]:
     return services.trusted_networks
 
 
 TrustedNetworksDep = Annotated[list[Network], Depends(get_trusted_networks)]
 
 
-def get_origins(services: ServicesDep) -> OriginRegistry:
+async def get_origins(services: ServicesDep) -> OriginRegistry:
     return services.origins
 
 
 OriginRegistryDep = Annotated[OriginRegistry, Depends(get_origins)]
 
 
-def get_retriever(services: ServicesDep) -> Retriever:
+async def get_retriever(services: ServicesDep) -> Retriever:
     return services.retriever
 
 
 RetrieverDep = Annotated[Retriever, Depends(get_retriever)]
 
 
-def get_answerer(services: ServicesDep) -> Answerer:
+async def get_answerer(services: ServicesDep) -> Answerer:
     return services.answerer
 
 
 AnswererDep = Annotated[Answerer, Depends(get_answerer)]
 
 
-def get_chat_service(services: ServicesDep) -> ChatService:
+async def get_chat_service(services: ServicesDep) -> ChatService:
     return services.chat
 
 

@@ -24,12 +24,14 @@ from app.logging_setup import configure_logging
 logger = logging.getLogger("app.worker")
 
 
-async def run() -> None:
+async def run(stop: asyncio.Event | None = None) -> None:
+    """Run until `stop` is set (default: until SIGTERM/SIGINT), then stop everything started here."""
     settings = get_settings()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
     database = Database(settings)
     embedder = EmbeddingService.from_settings(settings)
     try:

@@ -3,6 +3,8 @@ a database that is not there yet, and stops the embedded database it started."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import signal
 import time
 from pathlib import Path
@@ -63,4 +65,32 @@ def test_the_worker_stops_the_embedded_database_it_started(tmp_path, pg_state_di
     finally:
         code = worker.stop(signal.SIGTERM)
     assert code == 0, log.read_text(errors="replace")[-3000:]
+    assert not postgres_running(state / "pgdata")
+
+
+@pytest.mark.slow
+async def test_the_worker_stops_its_embedded_database_itself_not_at_interpreter_exit(pg_state_dir, monkeypatch, caplog):
+    """In-process: the server must be stopped when `run` returns, not left to pgserver's atexit."""
+    from app import worker
+    from app.config import get_settings
+
+    state = pg_state_dir / "state"
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    for name, value in {"STATE_DIR": str(state), "ENVIRONMENT": "local", "WORKER_POLL_SECONDS": "0.2"}.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    caplog.set_level(logging.INFO, logger="app.worker")
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        deadline = time.monotonic() + 240
+        while "worker process ready" not in caplog.text:
+            assert not running.done(), running.exception()
+            assert time.monotonic() < deadline, "the worker never became ready"
+            await asyncio.sleep(0.1)
+        assert postgres_running(state / "pgdata")
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 120)
+        get_settings.cache_clear()
     assert not postgres_running(state / "pgdata")

@@ -31,6 +31,20 @@ from app.observability.metrics import INGESTION_QUEUE_DEPTH
 logger = logging.getLogger(__name__)
 
 
+CANCEL_RETRY_SECONDS = 1.0
+
+
+async def cancel_until_done(task: asyncio.Task[None], patience: float) -> None:
+    """Cancel `task` and wait for it, cancelling again every `patience` seconds: a library call
+    that swallows a CancelledError (seen at start-up of the job queue's clients) must not make a
+    stop hang forever."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=patience)
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+
+
 class IngestionWorker:
     def __init__(
         self,
@@ -47,6 +61,7 @@ class IngestionWorker:
         self.callback_client = httpx.AsyncClient(trust_env=False, follow_redirects=False)
         self._worker_task: asyncio.Task[None] | None = None
         self._maintenance_task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def _run(self, source_id: UUID, version: int, refresh: bool, last_try: bool) -> JobOutcome:
         return await run_job(self.context, source_id, version, refresh, last_try)
@@ -77,14 +92,12 @@ class IngestionWorker:
         logger.info("ingestion worker started", extra={"concurrency": s.worker_concurrency})
 
     async def stop(self) -> None:
+        self._stopping.set()  # the maintenance loop ends at its next step even if a cancel is lost
         if self._maintenance_task is not None:
-            self._maintenance_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._maintenance_task
+            await cancel_until_done(self._maintenance_task, CANCEL_RETRY_SECONDS)
         if self._worker_task is not None:
-            self._worker_task.cancel()  # procrastinate: graceful stop, then abort -> retried
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._worker_task
+            # procrastinate: graceful stop (running jobs get the grace), then abort -> retried
+            await cancel_until_done(self._worker_task, self.settings.worker_shutdown_grace_seconds + 10)
         with contextlib.suppress(Exception):
             await self.job_app.close_async()
         await self.callback_client.aclose()
@@ -100,7 +113,7 @@ class IngestionWorker:
     async def _maintenance(self) -> None:
         s = self.settings
         last_stalled = last_refresh = 0.0
-        while True:
+        while not self._stopping.is_set():
             now = time.monotonic()
             try:
                 await callbacks.deliver_due(self.pool, s, self.callback_client)
@@ -117,7 +130,8 @@ class IngestionWorker:
                 raise
             except Exception:
                 logger.exception("ingestion maintenance failed; will try again")
-            await asyncio.sleep(s.worker_poll_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), s.worker_poll_seconds)
 
     async def requeue_stalled(self) -> int:
         manager = self.job_app.job_manager

@@ -34,7 +34,7 @@ def presented_key(request: Request) -> str | None:
     return key.strip() if key else None
 
 
-def request_client_ip(request: Request, trusted: TrustedNetworksDep) -> str:
+async def request_client_ip(request: Request, trusted: TrustedNetworksDep) -> str:
     peer = request.client.host if request.client else None
     return client_ip(peer, request.headers.get("x-forwarded-for"), trusted)
 
