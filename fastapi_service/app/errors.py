@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -65,8 +67,46 @@ class ServiceUnavailable(AppError):
     error = "unavailable"
 
 
+class ErrorBody(BaseModel):
+    """The body of every engine error (the OpenAI-compatible routes use OpenAI's shape instead)."""
+
+    error: str = Field(description="a stable machine-readable kind", examples=["unauthorized"])
+    detail: str = Field(
+        description="a sentence for the developer", examples=["missing, invalid, revoked or expired API key"]
+    )
+
+
+ERROR_DESCRIPTIONS = {
+    401: "missing, invalid, revoked or expired key (`WWW-Authenticate: Bearer`)",
+    403: "a publishable key without an allowed Origin, or a secret-key route with a publishable key",
+    404: "no such session or message for this key's chatbot (another chatbot's ids included)",
+    413: "a message over MAX_MESSAGE_CHARS, or a body over PUBLIC_MAX_BODY_BYTES",
+    422: "invalid request body or parameters; `detail` names the fields",
+    429: "the key's or client IP's rate limit is spent; `Retry-After` says when to retry",
+    503: "the engine is starting or every answer slot is busy; `Retry-After` says when to retry",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` documenting these statuses with the one error body."""
+    return {status: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[status]} for status in statuses}
+
+
 def error_response(status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
+
+
+def validation_detail(exc: RequestValidationError) -> str:
+    """The first few validation errors as one sentence: `field: message; ...`."""
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"{loc or 'body'}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def http_kind(status: int) -> str:
+    return _HTTP_KINDS.get(status, "error")
 
 
 _HTTP_KINDS = {
@@ -92,16 +132,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else "request failed"
-        kind = _HTTP_KINDS.get(exc.status_code, "error")
-        return error_response(exc.status_code, kind, detail, getattr(exc, "headers", None))
+        return error_response(exc.status_code, http_kind(exc.status_code), detail, getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = []
-        for err in exc.errors()[:5]:
-            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-            parts.append(f"{loc or 'body'}: {err.get('msg', 'invalid')}")
-        return error_response(422, "invalid_request", "; ".join(parts) or "invalid request")
+        return error_response(422, "invalid_request", validation_detail(exc))
 
     @app.exception_handler(asyncpg.DataError)
     async def _data_error(_: Request, exc: asyncpg.DataError) -> JSONResponse:

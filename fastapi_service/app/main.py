@@ -8,7 +8,8 @@ import logging
 from collections.abc import AsyncIterator, Awaitable
 
 import asyncpg
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from starlette.routing import Route
 
 from app.analytics.router import router as analytics_router
 from app.apidocs.router import ASSETS_PATH as DOCS_ASSETS_PATH
@@ -20,6 +21,7 @@ from app.chat.service import ChatService
 from app.chatbots.router import router as chatbots_router
 from app.config import Settings, get_settings
 from app.db.bootstrap import Database
+from app.deps import get_engine, get_services
 from app.embedding.service import EmbeddingService
 from app.errors import install_error_handlers
 from app.generation.extractive import ExtractiveAnswerer
@@ -28,10 +30,14 @@ from app.health.router import router as health_router
 from app.ingestion.runner import IngestionWorker
 from app.internal.receipts import ReceiptSweeper
 from app.keys import repository as keys_repository
-from app.keys.service import KeyResolver
+from app.keys.service import ApiKey, KeyResolver
+from app.mcp_server.server import MCP_PATH, KeyGuard, build_server, session_manager_running, streamable_app
+from app.mcp_server.service import KnowledgeTools
 from app.observability.middleware import RequestContextMiddleware
 from app.observability.router import router as metrics_router
+from app.openai_compat.router import router as openai_router
 from app.public.cors import PublicCorsMiddleware
+from app.public.deps import authenticate, request_client_ip
 from app.public.origins import OriginRegistry
 from app.ratelimit.client_ip import parse_networks
 from app.ratelimit.service import RateLimiter
@@ -48,6 +54,29 @@ logger = logging.getLogger(__name__)
 # alive forever (ingestion jobs cut short are re-queued by the job queue).
 SHUTDOWN_STEP_SECONDS = 45.0
 ORIGIN_CACHE_SECONDS = 10.0
+API_DESCRIPTION = """Every error is `{"error": "<kind>", "detail": "<sentence>"}` (schema `ErrorBody`), except on
+the OpenAI-compatible routes, which answer in OpenAI's `{"error": {"message", "type", "param", "code"}}`
+(schema `OpenAIError`) so OpenAI SDKs read them.
+
+Also served, outside this schema: an MCP server (streamable HTTP) at `/mcp` with the tools
+`search_knowledge` and `ask`, for secret keys. The internal routes Odoo calls (signed webhooks) are
+not part of this document."""
+
+# One tag per audience; the internal (Odoo-only) routers are left out of the schema in create_app.
+OPENAPI_TAGS = [
+    {
+        "name": "public",
+        "description": "Integrators: the REST API. Secret keys (`cbp_sk_…`) from a backend; "
+        "publishable keys (`cbp_pk_…`) only from an Origin the chatbot allows.",
+    },
+    {
+        "name": "openai-compatible",
+        "description": "Integrators using OpenAI SDKs and tools: Chat Completions "
+        "and Models, same keys, limits and isolation as /v1/chat.",
+    },
+    {"name": "widget", "description": "The chat widget in visitors' browsers (publishable keys)."},
+    {"name": "health", "description": "Operators and orchestrators: liveness and readiness."},
+]
 
 
 def build_services(engine: Engine, pool: asyncpg.Pool) -> Services:
@@ -123,11 +152,26 @@ async def stop(engine: Engine, owns_embedder: bool) -> None:
     await step("database", engine.database.close())
 
 
+async def authenticate_request(request: Request) -> ApiKey:
+    """The public key gate of /v1/* (app/public/deps.py) for a request outside FastAPI's routing
+    (the MCP app): the same dependencies, called with this request's typed state."""
+    services = get_services(get_engine(request))
+    ip = request_client_ip(request, services.trusted_networks)
+    return await authenticate(request, services.key_resolver, services.rate_limiter, ip)
+
+
+def knowledge_tools(request: Request) -> KnowledgeTools:
+    services = get_services(get_engine(request))
+    return KnowledgeTools(services.chat, services.retriever)
+
+
 def create_app(settings: Settings | None = None, embedder: EmbeddingService | None = None) -> FastAPI:
     """Build the app; tests may pass a loaded `embedder` to share one model between apps."""
     settings = settings or get_settings()
     owns_embedder = embedder is None
     model = embedder or EmbeddingService.from_settings(settings)
+    mcp_server = build_server(knowledge_tools)
+    mcp_app = streamable_app(mcp_server)  # creates mcp_server.session_manager
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
@@ -135,7 +179,8 @@ def create_app(settings: Settings | None = None, embedder: EmbeddingService | No
         engine = Engine(settings=settings, embedder=model, database=Database(settings))
         engine.startup = asyncio.create_task(start(engine), name="startup")
         try:
-            yield State(engine=engine)
+            async with session_manager_running(mcp_server):
+                yield State(engine=engine)
         finally:
             engine.startup.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -146,6 +191,8 @@ def create_app(settings: Settings | None = None, embedder: EmbeddingService | No
         title="Chatbot Platform engine",
         version="1.0.0",
         summary="Retrieval-augmented answers over a tenant's documents.",
+        description=API_DESCRIPTION,
+        openapi_tags=OPENAPI_TAGS,
         lifespan=lifespan,
         docs_url=None,  # served offline by app.apidocs
         redoc_url=None,
@@ -165,7 +212,12 @@ def create_app(settings: Settings | None = None, embedder: EmbeddingService | No
     app.include_router(sources_router, include_in_schema=False)
     app.include_router(analytics_router, include_in_schema=False)
     app.include_router(chat_router)
+    app.include_router(openai_router)
     app.include_router(search_router)
     app.include_router(widget_config_router)
     app.include_router(widget_router)
+    # A route, not a mount: a mount at /mcp would answer POST /mcp with a redirect to /mcp/. POST
+    # only: stateless, the server never pushes, so a GET stream would idle open forever (405).
+    guarded = KeyGuard(mcp_app, authenticate_request)
+    app.router.routes.append(Route(MCP_PATH, guarded, methods=["POST"], include_in_schema=False))
     return app

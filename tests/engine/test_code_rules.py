@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"links", "retrieval"},
     {"generation"},
     {"ingestion", "chat"},
-    {"chatbots", "sources", "analytics", "search", "widget", "health", "apidocs"},
+    {"chatbots", "sources", "analytics", "search", "widget", "health", "apidocs", "openai_compat", "mcp_server"},
 ]
 # The composition root and what reads the typed state: routers, named dependencies, middleware.
 WIRING = {"main", "state", "deps", "worker", "__main__", "internal.auth", "public.cors"}

@@ -12,17 +12,27 @@ from fastapi.responses import StreamingResponse
 
 from app.chat.schemas import ChatRequest, ChatResponse, FeedbackRequest, FeedbackResponse, SessionMessages
 from app.deps import ChatServiceDep, SettingsDep
-from app.errors import PayloadTooLarge
+from app.errors import PayloadTooLarge, error_responses
 from app.public.deps import PublicKeyDep
 
-router = APIRouter(prefix="/v1", tags=["public"])
+router = APIRouter(prefix="/v1", tags=["public"], responses=error_responses(401, 403, 404, 413, 422, 429, 503))
+SSE_EXAMPLE = (
+    'event: sources\ndata: {"sources": [{"source": "7c6b5a49-3827-4165-8f4e-3d2c1b0a9f8e", "name": "Handbook.pdf", ...}]}\n\n'
+    'event: token\ndata: {"text": "Two years "}\n\n'
+    'event: token\ndata: {"text": "[1]."}\n\n'
+    'event: done\ndata: {"answer": "Two years [1].", "session_id": "...", "message_id": "...", ...}\n\n'
+)
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
-@router.post("/chat", response_model=ChatResponse)
+@router.post(
+    "/chat",
+    response_model=ChatResponse,
+    responses={200: {"content": {"text/event-stream": {"example": SSE_EXAMPLE}}}},
+)
 async def chat(
     request: Request, body: ChatRequest, key: PublicKeyDep, service: ChatServiceDep, settings: SettingsDep
 ) -> Any:

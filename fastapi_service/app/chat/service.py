@@ -20,7 +20,7 @@ from app.chat import repository
 from app.config import Settings
 from app.errors import NotFound, PayloadTooLarge, Unprocessable
 from app.generation.backends import Usage
-from app.generation.prompt import Turn
+from app.generation.prompt import Turn, with_caller_system
 from app.generation.service import EXTRACTIVE, Answered, Answerer, Cited, Piece
 from app.keys.service import ApiKey
 from app.observability.metrics import CHAT_ANSWERS
@@ -39,6 +39,7 @@ class PreparedTurn:
     answered: bool
     started: float
     retrieval_ms: int
+    extra_system: str = ""  # the caller's own instructions (OpenAI-compatible API, secret keys)
     holds_slot: bool = False
     result: dict[str, Any] = field(default_factory=dict)
 
@@ -74,11 +75,23 @@ class ChatService:
         self.answerer = answerer
         self.settings = settings
 
-    async def prepare(self, key: ApiKey, message: str, session_id: UUID | None) -> PreparedTurn:
+    async def prepare(
+        self,
+        key: ApiKey,
+        message: str,
+        session_id: UUID | None,
+        *,
+        history: list[Turn] | None = None,
+        extra_system: str = "",
+    ) -> PreparedTurn:
+        """Check and set up one turn. `history` given: the caller's own transcript replaces the
+        stored one (OpenAI-style clients resend it), cut to the same HISTORY_TURNS window."""
         started = time.perf_counter()
         question = validate_message(message, self.settings)
         chatbot = key.chatbot
-        history: list[Turn] = []
+        caller_history = history
+        window = self.settings.history_turns * 2
+        history = caller_history[-window:] if caller_history and window else []
         async with self.pool.acquire() as conn:
             if session_id is None:
                 session_id = uuid.uuid4()
@@ -89,7 +102,7 @@ class ChatService:
                     raise NotFound("no such session")
                 if await repository.count_messages(conn, session_id) >= MAX_SESSION_MESSAGES:
                     raise Unprocessable("this session is full; start a new one (omit session_id)")
-                if self.settings.history_turns:
+                if self.settings.history_turns and caller_history is None:
                     rows = await repository.recent_messages(conn, session_id, self.settings.history_turns * 2)
                     history = [Turn(r["role"], r["content"]) for r in rows]
         top_k = int(chatbot.generation.get("top_k") or 5)
@@ -97,7 +110,7 @@ class ChatService:
         retrieval_ms = int((time.perf_counter() - started) * 1000)
         answered = self.answerer.can_answer(hits)
         turn = PreparedTurn(
-            key, question, session_id, history, hits if answered else [], answered, started, retrieval_ms
+            key, question, session_id, history, hits if answered else [], answered, started, retrieval_ms, extra_system
         )
         if answered and self.answerer.uses_model:
             await self.answerer.acquire()  # 503 now, before any byte of the response
@@ -118,7 +131,11 @@ class ChatService:
         chatbot = turn.key.chatbot
         sources: list[dict[str, Any]] = []
         async for event in self.answerer.answer(
-            turn.question, turn.hits, turn.history, chatbot.prompts, chatbot.generation
+            turn.question,
+            turn.hits,
+            turn.history,
+            with_caller_system(chatbot.prompts, turn.extra_system),
+            chatbot.generation,
         ):
             if isinstance(event, Cited):
                 sources = source_dicts(event.hits)

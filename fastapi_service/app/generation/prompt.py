@@ -36,10 +36,23 @@ def context_block(hits: Sequence[Hit]) -> str:
     return "\n\n".join(blocks)
 
 
-def build_messages(
-    prompts: dict[str, str], question: str, hits: Sequence[Hit], history: Sequence[Turn]
-) -> list[dict[str, str]]:
+def with_caller_system(prompts: dict[str, str], extra_system: str) -> dict[str, str]:
+    """The chatbot's prompts with a trusted caller's instructions appended to its system prompt:
+    after it, and before the grounding INSTRUCTIONS, which build_messages always puts last."""
+    if not extra_system.strip():
+        return prompts
     system = (prompts.get("system") or "").strip() or DEFAULT_SYSTEM
+    return {**prompts, "system": f"{system}\n\n{extra_system.strip()}"}
+
+
+def build_messages(
+    prompts: dict[str, str], question: str, hits: Sequence[Hit], history: Sequence[Turn], extra_system: str = ""
+) -> list[dict[str, str]]:
+    """`extra_system`: a trusted caller's instructions, placed after the chatbot's system prompt and
+    before the grounding INSTRUCTIONS, which always come last."""
+    system = (prompts.get("system") or "").strip() or DEFAULT_SYSTEM
+    if extra_system.strip():
+        system = f"{system}\n\n{extra_system.strip()}"
     template = (prompts.get("user_template") or "").strip() or DEFAULT_USER_TEMPLATE
     context = context_block(hits)
     # Plain replacement, not str.format: braces in documents or questions must stay inert.

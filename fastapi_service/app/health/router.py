@@ -13,12 +13,30 @@ from app.deps import EngineDep
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+READY_EXAMPLE = {"status": "ready", "checks": {"database": "ok", "migrations": "ok", "embedding_model": "ok"}}
+NOT_READY_EXAMPLE = {
+    "status": "not_ready",
+    "checks": {"database": "ok", "migrations": "ok", "embedding_model": "loading"},
+    "error": "not_ready",
+    "detail": "embedding_model: loading",
+}
+
+
+@router.get("/healthz", responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}})
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={
+        200: {"content": {"application/json": {"example": READY_EXAMPLE}}},
+        503: {
+            "description": "a dependency is not ready",
+            "content": {"application/json": {"example": NOT_READY_EXAMPLE}},
+        },
+    },
+)
 async def readyz(engine: EngineDep) -> JSONResponse:
     checks: dict[str, str] = {}
     pool = engine.database.pool

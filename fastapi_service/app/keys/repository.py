@@ -15,7 +15,7 @@ async def find_key(conn: Connection, sha256: str) -> asyncpg.Record | None:
         """
         SELECT k.id AS key_id, k.kind, k.expires_at,
                c.id AS chatbot_id, c.name, c.language, c.prompts, c.generation,
-               c.allowed_domains, c.rate_limits, c.widget
+               c.allowed_domains, c.rate_limits, c.widget, c.created_at
         FROM api_keys k JOIN chatbots c ON c.id = k.chatbot_id
         WHERE k.sha256 = $1 AND NOT c.deleted AND c.active
         """,

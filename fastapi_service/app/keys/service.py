@@ -37,6 +37,7 @@ class Chatbot:
     allowed_domains: list[str]
     rate_limits: dict[str, Any]
     widget: dict[str, Any]
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class KeyResolver:
             allowed_domains=list(row["allowed_domains"] or []),
             rate_limits=row["rate_limits"] or {},
             widget=row["widget"] or {},
+            created_at=row["created_at"],
         )
         return ApiKey(id=row["key_id"], kind=row["kind"], expires_at=row["expires_at"], chatbot=chatbot)
 

@@ -7,11 +7,11 @@ from typing import Any
 from fastapi import APIRouter
 
 from app.deps import RetrieverDep
-from app.errors import Unprocessable
+from app.errors import Unprocessable, error_responses
 from app.public.deps import SecretKeyDep
 from app.search.schemas import SearchRequest, SearchResponse
 
-router = APIRouter(prefix="/v1", tags=["public"])
+router = APIRouter(prefix="/v1", tags=["public"], responses=error_responses(401, 403, 413, 422, 429, 503))
 
 
 @router.post("/search", response_model=SearchResponse)

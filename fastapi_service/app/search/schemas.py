@@ -12,7 +12,9 @@ from app.wire import Text
 
 
 class SearchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"query": "warranty battery", "top_k": 5, "mode": "hybrid"}]}
+    )
 
     query: Text = Field(min_length=1, max_length=4000)
     top_k: int = Field(10, ge=1, le=100)
@@ -30,5 +32,26 @@ class SearchResult(BaseModel):
 
 
 class SearchResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "mode": "hybrid",
+                    "results": [
+                        {
+                            "chunk_id": 1042,
+                            "source": "7c6b5a49-3827-4165-8f4e-3d2c1b0a9f8e",
+                            "name": "Handbook.pdf",
+                            "url": None,
+                            "content": "Warranty: every Acme gadget carries a two-year warranty covering defects.",
+                            "metadata": {"title": "Handbook.pdf", "heading": "Warranty", "page": 3},
+                            "score": 0.82,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
     mode: Mode
     results: list[SearchResult]

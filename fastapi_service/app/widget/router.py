@@ -12,13 +12,15 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.chatbots.schemas import DEFAULT_WIDGET_COLOR
 from app.deps import SettingsDep
+from app.errors import error_responses
 from app.keys.format import PUBLISHABLE_SHAPE
 from app.public.deps import PublicKeyDep
+from app.widget.schemas import WidgetConfig
 
 STATIC = Path(__file__).parent / "static"
 
 router = APIRouter(tags=["widget"])
-config_router = APIRouter(prefix="/v1", tags=["public"])
+config_router = APIRouter(prefix="/v1", tags=["widget"], responses=error_responses(401, 403, 429, 503))
 
 
 @lru_cache
@@ -61,7 +63,7 @@ async def demo(settings: SettingsDep, key: str = Query("", max_length=64)) -> HT
     )
 
 
-@config_router.get("/widget/config")
+@config_router.get("/widget/config", response_model=WidgetConfig)
 async def widget_config(key: PublicKeyDep) -> dict[str, Any]:
     look = key.chatbot.widget
     return {

@@ -1,0 +1,1 @@
+"""MCP tool server (streamable HTTP) over retrieval and the chat service."""
