@@ -155,13 +155,13 @@ async def stop(engine: Engine, owns_embedder: bool) -> None:
 async def authenticate_request(request: Request) -> ApiKey:
     """The public key gate of /v1/* (app/public/deps.py) for a request outside FastAPI's routing
     (the MCP app): the same dependencies, called with this request's typed state."""
-    services = get_services(get_engine(request))
-    ip = request_client_ip(request, services.trusted_networks)
+    services = await get_services(await get_engine(request))
+    ip = await request_client_ip(request, services.trusted_networks)
     return await authenticate(request, services.key_resolver, services.rate_limiter, ip)
 
 
-def knowledge_tools(request: Request) -> KnowledgeTools:
-    services = get_services(get_engine(request))
+async def knowledge_tools(request: Request) -> KnowledgeTools:
+    services = await get_services(await get_engine(request))
     return KnowledgeTools(services.chat, services.retriever)
 
 

@@ -84,7 +84,7 @@ async def engine_errors() -> AsyncIterator[None]:
         raise ToolError(f"{exc.error}: {exc.detail}") from exc
 
 
-def build_server(tools: Callable[[Request], KnowledgeTools]) -> MCPServer:
+def build_server(tools: Callable[[Request], Awaitable[KnowledgeTools]]) -> MCPServer:
     """`tools(request)` returns the services serving that request (an engine error, 503-style,
     while the engine is starting)."""
     server = MCPServer(
@@ -106,7 +106,8 @@ def build_server(tools: Callable[[Request], KnowledgeTools]) -> MCPServer:
         """Search this chatbot's documents; returns the best passages with their source, page and score."""
         request = http_request(ctx)
         async with engine_errors():
-            results = await tools(request).search(caller_key(request), query, top_k)
+            knowledge = await tools(request)
+            results = await knowledge.search(caller_key(request), query, top_k)
         return SearchResults(results=[Passage.model_validate(r) for r in results])
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=False, open_world_hint=False))
@@ -118,7 +119,8 @@ def build_server(tools: Callable[[Request], KnowledgeTools]) -> MCPServer:
         """Ask the chatbot; the answer cites its sources as [n]. Stored like a widget conversation."""
         request = http_request(ctx)
         async with engine_errors():
-            answer = await tools(request).ask(caller_key(request), question, session_id)
+            knowledge = await tools(request)
+            answer = await knowledge.ask(caller_key(request), question, session_id)
         return Answer.model_validate(answer)
 
     return server

@@ -78,7 +78,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/v1", tags=["openai-compatible"], route_class=OpenAIErrorRoute, responses=ERRORS)
 
 
-def compat_service(chat: ChatServiceDep) -> OpenAICompatService:
+async def compat_service(chat: ChatServiceDep) -> OpenAICompatService:  # async: no thread hop
     return OpenAICompatService(chat)
 
 
