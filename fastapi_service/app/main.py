@@ -18,11 +18,13 @@ from app.body_limit import BodyLimitMiddleware
 from app.chat.router import router as chat_router
 from app.chatbots.router import router as chatbots_router
 from app.config import Settings, get_settings
+from app.conversations.router import router as conversations_router
 from app.db.embedded import EmbeddedPostgres
 from app.db.migrations import apply_migrations
 from app.db.pool import create_pool
 from app.embedding.service import EmbeddingService
 from app.errors import install_error_handlers
+from app.handoff.router import router as handoff_router
 from app.health.router import router as health_router
 from app.ingestion.hooks import start_workers, stop_workers
 from app.observability.middleware import RequestContextMiddleware
@@ -152,7 +154,9 @@ def create_app(settings: Settings | None = None, embedder: EmbeddingService | No
     app.include_router(chatbots_router, include_in_schema=False)
     app.include_router(sources_router, include_in_schema=False)
     app.include_router(analytics_router, include_in_schema=False)
+    app.include_router(conversations_router, include_in_schema=False)
     app.include_router(chat_router)
+    app.include_router(handoff_router)
     app.include_router(search_router)
     app.include_router(widget_config_router)
     app.include_router(widget_router)

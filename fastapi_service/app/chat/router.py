@@ -14,6 +14,8 @@ from app.chat.schemas import ChatRequest, ChatResponse, FeedbackRequest, Feedbac
 from app.chat.service import ChatService
 from app.deps import ResourcesDep, SettingsDep
 from app.errors import PayloadTooLarge
+from app.handoff.router import HandoffServiceDep
+from app.handoff.service import asks_for_human
 from app.keys.deps import PublicKeyDep
 from app.public.lifecycle import answering_service
 
@@ -30,18 +32,33 @@ def sse(event: str, data: dict[str, Any]) -> bytes:
 
 @router.post("/chat", response_model=ChatResponse)
 async def chat(
-    request: Request, body: ChatRequest, key: PublicKeyDep, resources: ResourcesDep, settings: SettingsDep
+    request: Request,
+    body: ChatRequest,
+    key: PublicKeyDep,
+    resources: ResourcesDep,
+    settings: SettingsDep,
+    handoff: HandoffServiceDep,
 ) -> Any:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.max_message_chars * 8 + 1024:
         raise PayloadTooLarge("request body is too large")
     service = chat_service(resources)
     turn = await service.prepare(key, body.message, body.session_id)
+
+    async def handoff_notice() -> dict[str, str]:
+        told = await handoff.request(key, turn.session_id, "phrase")
+        return {"message": told["message"]}
+
     wants_stream = body.stream or "text/event-stream" in request.headers.get("accept", "")
+    # A question with one of the chatbot's handoff phrases is answered as usual and also hands
+    # the session to a human once the turn is stored (the transcript then includes it).
+    wants_human = asks_for_human(key.chatbot.widget, turn.question)
     if wants_stream:
 
         async def stream() -> AsyncIterator[bytes]:
             async for event, data in service.events(turn):
+                if event == "done" and wants_human:
+                    data = {**data, "handoff": await handoff_notice()}
                 yield sse(event, data)
 
         return StreamingResponse(
@@ -51,6 +68,8 @@ async def chat(
         )
     async for _event in service.events(turn):
         pass  # collected into turn.result; a failure mid-answer keeps the partial answer
+    if wants_human and turn.result:
+        turn.result["handoff"] = await handoff_notice()
     return turn.result
 
 

@@ -36,6 +36,10 @@ class UsageOut(BaseModel):
     retrieval_ms: int = 0
 
 
+class HandoffOut(BaseModel):
+    message: str  # the question asked for a human (a handoff phrase): what happens next
+
+
 class ChatResponse(BaseModel):
     answer: str
     session_id: UUID
@@ -43,6 +47,7 @@ class ChatResponse(BaseModel):
     sources: list[SourceOut]
     generator: Literal["ollama", "openai", "extractive"]
     usage: UsageOut
+    handoff: HandoffOut | None = None
 
 
 class MessageOut(BaseModel):

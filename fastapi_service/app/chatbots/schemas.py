@@ -11,6 +11,7 @@ from app.chatbots.domains import domain_problem
 from app.wire import INT64_MAX
 
 SUGGESTION_MAX_CHARS = 200  # one widget suggestion button
+HANDOFF_PHRASE_MAX_CHARS = 100  # one phrase that asks for a human
 
 
 class Prompts(BaseModel):
@@ -45,6 +46,13 @@ class WidgetLook(BaseModel):
     suggestions: list[Annotated[str, Field(max_length=SUGGESTION_MAX_CHARS)]] = Field(
         default_factory=list, max_length=10
     )
+    # Handoff to a human (app/handoff): the widget's button, the phrases that trigger it in a
+    # question (case- and space-insensitive substring), and what the visitor is told then.
+    handoff_enabled: bool = False
+    handoff_phrases: list[Annotated[str, Field(min_length=2, max_length=HANDOFF_PHRASE_MAX_CHARS)]] = Field(
+        default_factory=list, max_length=20
+    )
+    handoff_message: str = Field("", max_length=1000)
 
 
 class ChatbotPut(BaseModel):

@@ -22,6 +22,7 @@ import procrastinate
 
 from app.config import Settings
 from app.embedding.service import EmbeddingService
+from app.handoff.service import HandoffService
 from app.ingestion import callbacks, queue, repository, sandbox
 from app.ingestion.service import IngestionContext, run_job
 from app.links.fetcher import SafeFetcher
@@ -44,6 +45,7 @@ class IngestionWorker:
         self.context = IngestionContext(settings, pool, embedder, fetcher or SafeFetcher(settings))
         self.job_app: procrastinate.App = queue.build_job_app(dsn, settings, self._run)
         self.callback_client = httpx.AsyncClient(trust_env=False, follow_redirects=False)
+        self.handoffs = HandoffService(pool, settings)  # its notices go out with the status callbacks
         self._worker_task: asyncio.Task[None] | None = None
         self._maintenance_task: asyncio.Task[None] | None = None
 
@@ -103,6 +105,7 @@ class IngestionWorker:
             now = time.monotonic()
             try:
                 await callbacks.deliver_due(self.pool, s, self.callback_client)
+                await self.handoffs.deliver_due(self.callback_client)
                 if now - last_stalled >= min(s.worker_stalled_seconds / 2, 15):
                     last_stalled = now
                     await self.requeue_stalled()
