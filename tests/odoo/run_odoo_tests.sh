@@ -6,7 +6,8 @@
 # Env: ODOO_BIN (required, or `odoo-bin` on PATH; may contain spaces between words),
 #      ODOO_DB_HOST (default: local socket), ODOO_DB_PORT (5432), ODOO_DB_USER (current user),
 #      ODOO_DB_PASSWORD (empty), ODOO_ADDONS_PATH (Odoo's own addons; default: asked from Odoo),
-#      KEEP_DB=1 to keep the database and log for inspection.
+#      KEEP_DB=1 to keep the database and log for inspection;
+#      ODOO_TEST_TAGS to run a subset, e.g. "/chatbot_platform:TestOperations" (default: the whole addon).
 # Exit status: 0 when every test passed and the addon logged no WARNING/ERROR; 1 otherwise;
 # 2 when Odoo or PostgreSQL is not usable. This script never installs Odoo.
 set -uo pipefail
@@ -89,7 +90,7 @@ http_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 
 echo "run_odoo_tests: installing $addon with tests on database $db"
 "${odoo_cmd[@]}" "${db_args[@]}" -d "$db" -i "$addon" --test-enable --stop-after-init \
   --addons-path="$odoo_addons,$custom_addons" --log-level=test --http-port="$http_port" \
-  --without-demo=all --test-tags="/$addon" >"$log" 2>&1
+  --without-demo=all --test-tags="${ODOO_TEST_TAGS:-/$addon}" >"$log" 2>&1
 odoo_status=$?
 
 # -- parse the log ------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from . import (  # noqa: F401
     test_delivery,
     test_engine_actions,
     test_live_status,
+    test_operations,
     test_outbox,
     test_reconcile,
     test_security,
