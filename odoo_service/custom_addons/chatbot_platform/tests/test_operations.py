@@ -223,11 +223,12 @@ class TestOperations(ChatbotCase):
         doc_action = wizard.action_create()
         document = self.env["chatbot.document"].browse(doc_action["res_id"])
         text = base64.b64decode(document.datas).decode()
-        self.assertIn("Question: Can I bring my dog?", text)
-        self.assertIn("Also asked as: Are dogs allowed?", text)
-        self.assertIn("Answer: Yes: dogs on a leash are welcome in every store.", text)
         self.assertEqual(
-            (document.chatbot_id, document.qa_question, document.mimetype), (bot, "Can I bring my dog?", "text/plain")
+            text, "# Can I bring my dog? / Are dogs allowed?\n\nYes: dogs on a leash are welcome in every store.\n"
+        )
+        self.assertEqual(
+            (document.chatbot_id, document.qa_question, document.mimetype),
+            (bot, "Can I bring my dog?", "text/markdown"),
         )
         self.assertFalse(report.group_ids)
         self.assertFalse(self.engine.requests, "nothing is sent before the commit")
@@ -237,7 +238,7 @@ class TestOperations(ChatbotCase):
             sent[("POST", base + "/handled")]["json"], {"questions": ["Can I bring my dog?", "Are dogs allowed?"]}
         )
         put = sent[("PUT", "/internal/v1/chatbots/%s/sources/%s" % (bot.uuid, document.uuid))]
-        self.assertEqual(put["json"]["document"]["mimetype"], "text/plain")  # indexed like any document
+        self.assertEqual(put["json"]["document"]["mimetype"], "text/markdown")  # indexed like any document
 
         with self.assertRaises(UserError):
             self.env["chatbot.qa.wizard"].with_user(self.user_a).create(

@@ -66,10 +66,10 @@ def transcript_text(messages):
 
 
 def qa_document_text(question, answer, variants=()):
-    """The curated answer as a text source: the question (and how else it was asked), then the answer."""
-    others = [v for v in variants if v.strip() and v.strip() != question.strip()]
-    lines = ["Question: %s" % question.strip()]
-    if others:
-        lines.append("Also asked as: %s" % " / ".join(v.strip() for v in others))
-    lines += ["", "Answer: %s" % answer.strip(), ""]
-    return "\n".join(lines)
+    """The curated answer as a Markdown source: the question (and how else it was asked) as the
+    heading, the answer as the section's text. The engine keeps a heading as the section's context
+    (extractive answers score each sentence with it), so the answer's sentences are what is quoted."""
+    question = " ".join(question.split())
+    others = [" ".join(v.split()) for v in variants if v.strip() and " ".join(v.split()) != question]
+    heading = " / ".join([question, *others]).replace("#", "")
+    return "# %s\n\n%s\n" % (heading, answer.strip())

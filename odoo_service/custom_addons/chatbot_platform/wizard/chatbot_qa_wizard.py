@@ -37,7 +37,7 @@ class ChatbotQaWizard(models.TransientModel):
             {
                 "chatbot_id": self.chatbot_id.id,
                 "name": self.env._("Q&A: %(question)s", question=question[:150]),
-                "filename": "qa-%s.txt" % slug,
+                "filename": "qa-%s.md" % slug,
                 "datas": base64.b64encode(text.encode()),
                 "qa_question": question[:500],
             }
