@@ -98,19 +98,19 @@ async def widget_conversation(browser: Any, host: HostPage) -> None:
     await page.context.close()
 
 
-async def capture(browser: Any, odoo: Odoo, shots: list[tuple[str, str]]) -> None:
-    """Log in as admin and capture each (file name, URL path) once its view has rendered."""
+async def capture(browser: Any, odoo: Odoo, shots: list[tuple[str, str, str]]) -> None:
+    """Log in as admin and capture each (file name, URL path, selector) once the selector shows."""
     page = await (await browser.new_context(viewport={"width": 1366, "height": 860})).new_page()
     await page.goto(odoo.url + "/web/login")
     await page.fill("input[name=login]", "admin")
     await page.fill("input[name=password]", "admin")
     await page.click("button[type=submit]")
     await page.wait_for_selector(".o_main_navbar", timeout=120_000)
-    for name, path in shots:
+    for name, path, selector in shots:
         await page.goto(odoo.url + path)
-        await page.wait_for_selector(".o_action_manager .o_view_controller, .modal .o_form_view", timeout=120_000)
-        await page.wait_for_load_state("networkidle")
+        await page.locator(selector).first.wait_for(timeout=120_000)
         await page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+        assert (SCREENSHOTS / name).stat().st_size > 10_000, name
     await page.context.close()
 
 
@@ -190,6 +190,12 @@ def test_conversation_to_qa_document_through_odoo(stack: tuple[Odoo, EngineProce
     group_ids = odoo.read_one("chatbot.unanswered.report", report_id, ["group_ids"])["group_ids"]
     groups = odoo.call("chatbot.unanswered.group", "read", group_ids, ["question"])
     assert [g["question"] for g in groups] == [UNANSWERABLE], groups
+    shots = [
+        ("conversations.png", f"/odoo/chatbot.conversation.browser/{browser_id}", ".o_data_row"),
+        ("transcript.png", f"/odoo/chatbot.conversation.transcript/{transcript_id}", ".o_chatbot_turn_bot"),
+        ("unanswered.png", f"/odoo/chatbot.unanswered.report/{report_id}", ".o_data_row"),
+    ]
+    asyncio.run(in_chromium(lambda browser: capture(browser, odoo, shots)))
     context = odoo.call("chatbot.unanswered.group", "action_create_qa", [group_ids[0]])["context"]
     qa_id = odoo.call("chatbot.qa.wizard", "create", {"answer": CURATED}, context=context)
     qa_doc = open_action(odoo, odoo.call("chatbot.qa.wizard", "action_create", [qa_id]))
@@ -233,21 +239,20 @@ def test_conversation_to_qa_document_through_odoo(stack: tuple[Odoo, EngineProce
     )
     assert (usage["questions"], usage["thumbs_up"], usage["unanswered"]) == (3, 1, 1), usage
 
-    # 7. Screenshots of each new screen.
+    # 7. Screenshots of the other new screens.
     upload_id = odoo.call("chatbot.document.upload.wizard", "create", {"chatbot_id": bot_id})
-    report_id = open_action(odoo, odoo.call("chatbot.chatbot", "action_view_unanswered", [bot_id]))
     handoff_id = odoo.call("chatbot.handoff", "search", [("chatbot_id", "=", bot_id)])[0]
+    usage = "/odoo/action-chatbot_platform.chatbot_usage_daily_action"
     shots = [
-        ("conversations.png", f"/odoo/action-chatbot_platform.chatbot_conversation_browser_action/{browser_id}"),
-        ("transcript.png", f"/odoo/chatbot.conversation.transcript/{transcript_id}"),
-        ("unanswered.png", f"/odoo/chatbot.unanswered.report/{report_id}"),
-        ("qa_document.png", f"/odoo/chatbot.document/{qa_doc}"),
-        ("analytics_graph.png", "/odoo/action-chatbot_platform.chatbot_usage_daily_action?view_type=graph"),
-        ("analytics_pivot.png", "/odoo/action-chatbot_platform.chatbot_usage_daily_action?view_type=pivot"),
-        ("bulk_upload.png", f"/odoo/chatbot.document.upload.wizard/{upload_id}"),
-        ("handoff.png", f"/odoo/chatbot.handoff/{handoff_id}"),
-        ("chatbot_form.png", f"/odoo/chatbot.chatbot/{bot_id}"),
+        ("qa_document.png", f"/odoo/chatbot.document/{qa_doc}", ".o_form_view .o_field_widget"),
+        ("analytics_graph.png", usage + "?view_type=graph", ".o_graph_renderer canvas"),
+        ("analytics_pivot.png", usage + "?view_type=pivot", ".o_pivot table"),
+        (
+            "bulk_upload.png",
+            f"/odoo/chatbot.document.upload.wizard/{upload_id}",
+            ".o_form_view .o_field_many2many_binary",
+        ),
+        ("handoff.png", f"/odoo/chatbot.handoff/{handoff_id}", ".o_form_view .o_field_widget"),
+        ("chatbot_form.png", f"/odoo/chatbot.chatbot/{bot_id}", ".o_form_view button[name=action_view_conversations]"),
     ]
     asyncio.run(in_chromium(lambda browser: capture(browser, odoo, shots)))
-    for name, _path in shots:
-        assert (SCREENSHOTS / name).stat().st_size > 10_000, name
