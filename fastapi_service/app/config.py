@@ -64,7 +64,10 @@ class Settings(BaseSettings):
     webhook_secret: str = DEV_WEBHOOK_SECRET
     odoo_url: str = ""  # where status callbacks go; empty => callbacks are not sent
     webhook_max_body_bytes: int = Field(40 * 1024 * 1024, ge=1024)
-    webhook_read_tolerance_seconds: float = Field(30.0, gt=0, le=300)  # signed GETs; writes get 300 s
+    # Largest clock skew of a signed write; at most Standard Webhooks' own 300 s, which the library
+    # enforces first (so this can only tighten the window).
+    webhook_tolerance_seconds: float = Field(300.0, gt=0, le=300)
+    webhook_read_tolerance_seconds: float = Field(30.0, gt=0, le=300)  # signed GETs
     json_max_depth: int = Field(32, ge=4, le=256)  # deeper JSON bodies are refused (422)
 
     # Ingestion

@@ -79,3 +79,21 @@ async def test_widget_config_from_allowed_origin(client, bot):
         "suggestions": ["Returns?"],
         "language": "en",
     }
+
+
+@pytest.mark.parametrize(
+    ("origin", "status"),
+    [
+        ("http://127.0.0.1:8170", 200),
+        ("http://10.0.0.7", 200),
+        ("https://10.0.0.7:8443", 200),  # an entry without a port allows any port
+        ("http://127.0.0.1:8171", 403),  # an entry with a port allows that port only
+        ("http://127.0.0.2:8170", 403),
+    ],
+)
+async def test_ip_hosts_in_allowed_domains_are_matched(client, origin, status):
+    """A widget on an intranet page served from an IP address (#17): `127.0.0.1:8170`, `10.0.0.7`."""
+    bot = await create_bot(client, allowed_domains=["127.0.0.1:8170", "10.0.0.7"])
+    r = await client.post("/v1/chat", json={"message": "returns?"}, headers=bot.pk_headers(origin))
+    assert r.status_code == status, r.text
+    assert (r.headers.get("access-control-allow-origin") == origin) is (status == 200)

@@ -15,6 +15,38 @@ from tests.deploy.conftest import COMPOSE_FILE, COMPOSE_VAR, ENV_EXAMPLE, ENV_LI
 
 SECRET_NAMES = {"WEBHOOK_SECRET", "POSTGRES_PASSWORD", "ODOO_DB_PASSWORD", "RAG_DB_PASSWORD", "ODOO_ADMIN_PASSWORD"}
 ODOO_NAMES = {"ENGINE_URL", "ENGINE_PUBLIC_URL", "WEBHOOK_SECRET"}
+# Documented variables that no engine setting reads, and who reads them instead.
+NOT_ENGINE_SETTINGS = {
+    # docker-compose.yml interpolation only
+    "POSTGRES_PASSWORD": "compose",
+    "RAG_DB_PASSWORD": "compose (inside DATABASE_URL)",
+    "BIND_ADDRESS": "compose",
+    "ODOO_HOST_PORT": "compose",
+    "ENGINE_HOST_PORT": "compose",
+    "IMAGE_TAG": "compose",
+    "POSTGRES_MAX_CONNECTIONS": "compose",
+    "OLLAMA_VERSION": "compose",
+    "OLLAMA_SERVICE": "compose (inside OLLAMA_URL)",
+    "OLLAMA_GPU_COUNT": "compose",
+    "OLLAMA_KEEP_ALIVE": "compose (the ollama service)",
+    "WORKER_STOP_GRACE_PERIOD": "compose",
+    "COMPOSE_PROFILES": "compose",
+    # the Odoo container (odoo_service/config/entrypoint.py) and the addon
+    "ODOO_DB_PASSWORD": "odoo",
+    "ODOO_ADMIN_PASSWORD": "odoo",
+    "ODOO_ADMIN_USER_PASSWORD": "odoo",
+    "ODOO_WORKERS": "odoo",
+    "ODOO_DB_MAXCONN": "odoo",
+    "ODOO_INIT_ADDONS": "odoo",
+    "ODOO_PROXY_MODE": "odoo",
+    "ENGINE_URL": "odoo (the addon's outbox)",
+    "ENGINE_PUBLIC_URL": "odoo (embed snippet); compose passes it to the engine as PUBLIC_BASE_URL",
+    # read by libraries inside the engine image, not by Settings
+    "HF_HUB_OFFLINE": "huggingface_hub",
+    "TRANSFORMERS_OFFLINE": "transformers",
+}
+README = COMPOSE_FILE.parent / "README.md"
+README_ROW = re.compile(r"^\| `([A-Z][A-Z0-9_]*)` \|", re.MULTILINE)
 COMPOSE_DEFAULT = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*):-(.*)\}$")
 
 
@@ -38,8 +70,35 @@ def test_every_engine_setting_is_documented(env_example: dict[str, tuple[bool, s
     assert sorted(fields - set(env_example)) == []
 
 
+def test_every_engine_setting_is_in_the_readme() -> None:
+    fields = {name.upper() for name in Settings.model_fields}
+    assert sorted(fields - set(README_ROW.findall(README.read_text(encoding="utf-8")))) == []
+
+
+def test_every_documented_variable_is_read_by_a_setting_or_named_as_read_elsewhere(
+    env_example: dict[str, tuple[bool, str]], compose: dict[str, Any]
+) -> None:
+    """The other direction: a variable the docs promise but nothing reads is a silent no-op
+    (Settings ignores unknown variables), as WEBHOOK_TOLERANCE_SECONDS was."""
+    fields = {name.upper() for name in Settings.model_fields}
+    documented = {
+        ".env.example": set(env_example),
+        "README.md": set(README_ROW.findall(README.read_text(encoding="utf-8"))),
+        "docker-compose.yml (engine environment)": set(compose["services"]["api"]["environment"]),
+    }
+    for where, names in documented.items():
+        assert sorted(names - fields - set(NOT_ENGINE_SETTINGS)) == [], f"documented in {where}, read by nothing"
+    assert sorted(set(NOT_ENGINE_SETTINGS) & fields) == [], "listed as read elsewhere but it is an engine setting"
+
+
 def test_odoo_variables_are_documented(env_example: dict[str, tuple[bool, str]]) -> None:
     assert sorted(ODOO_NAMES - set(env_example)) == []
+
+
+def test_each_variable_is_documented_once() -> None:
+    """One block per variable: a second `NAME=` (set or commented) would shadow or contradict the first."""
+    names = [m.group(2) for m in map(ENV_LINE.match, ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()) if m]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
 
 
 def test_each_variable_has_one_comment_line_above_it() -> None:

@@ -1,8 +1,9 @@
 """End to end over 127.0.0.1: real Odoo 18 with chatbot_platform + the real engine.
 
 Create a chatbot and a secret key in Odoo, upload a PDF, wait until the engine's status callback
-marks it ready in Odoo, ask `/v1/chat` with the key, delete the document, and check that the engine
-no longer has it. Skipped (with the reason) when Odoo 18 or PostgreSQL for Odoo is unavailable, or
+marks it ready in Odoo, ask `/v1/chat` with the key, see a source id of that chatbot refused under
+another chatbot (409, shown failed in Odoo), delete the document, and check that the engine no
+longer has it. Skipped (with the reason) when Odoo 18 or PostgreSQL for Odoo is unavailable, or
 when the engine cannot be started here.
 """
 
@@ -286,6 +287,26 @@ def test_document_lifecycle_through_odoo_and_engine(stack: tuple[Odoo, EnginePro
     assert answer["session_id"] and answer["message_id"]
     assert doc["uuid"] in [s["source"] for s in answer["sources"]], answer
     assert "37" in answer["answer"] or any("37 months" in s["snippet"] for s in answer["sources"]), answer
+
+    # A source id the engine already holds under another chatbot is refused with 409 (the only 409
+    # the engine answers, contract/status_codes.json): Odoo shows it failed with the engine's
+    # reason, never "synced".
+    other_bot_id = odoo.call("chatbot.chatbot", "create", {"name": "E2E other bot"})
+    link_id = odoo.call(
+        "chatbot.link",
+        "create",
+        {"chatbot_id": other_bot_id, "url": "https://docs.example.com/", "uuid": doc["uuid"]},
+    )
+
+    def refused() -> dict[str, Any] | None:
+        state = odoo.read_one("chatbot.link", link_id, ["sync_state", "sync_error", "state"])
+        assert state["sync_state"] != "synced", state
+        return state if state["sync_state"] == "failed" else None
+
+    refusal = wait_for("Odoo to show the refused link as failed", refused, 90)
+    assert refusal["sync_error"] == "HTTP 409: conflict - this source id belongs to another chatbot", refusal
+    assert refusal["state"] == "failed"
+    assert [i["source"] for i in engine_sources(engine, secret, bot["uuid"])] == [doc["uuid"]]
 
     odoo.call("chatbot.document", "unlink", [doc_id])
 

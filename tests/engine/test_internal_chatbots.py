@@ -91,7 +91,7 @@ async def test_replay_of_the_same_delivery_is_a_no_op(client, db):
             msg_id=request.headers["webhook-id"],
         )
     )
-    assert replay.json() == {"applied": False, "detail": "duplicate delivery"}
+    assert replay.json() == {"applied": False, "reason": "duplicate_delivery", "detail": "duplicate delivery"}
 
 
 def tamper(request: httpx.Request, **changes) -> httpx.Request:

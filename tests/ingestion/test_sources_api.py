@@ -129,7 +129,8 @@ async def test_replayed_delivery_is_a_no_op(client, db):
         msg_id=request.headers["webhook-id"],
     )
     r = await client.send(replay)
-    assert r.status_code == 200 and r.json() == {"applied": False, "job": None, "detail": "duplicate delivery"}
+    assert r.status_code == 200
+    assert r.json() == {"applied": False, "reason": "duplicate_delivery", "job": None, "detail": "duplicate delivery"}
     await wait_jobs_idle(db)
     assert await db.fetchval("SELECT count(*) FROM procrastinate_jobs") == 1
 

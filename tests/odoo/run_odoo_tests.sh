@@ -6,8 +6,9 @@
 # Env: ODOO_BIN (required, or `odoo-bin` on PATH; may contain spaces between words),
 #      ODOO_DB_HOST (default: local socket), ODOO_DB_PORT (5432), ODOO_DB_USER (current user),
 #      ODOO_DB_PASSWORD (empty), ODOO_ADDONS_PATH (Odoo's own addons; default: asked from Odoo),
-#      KEEP_DB=1 to keep the database and log for inspection;
-#      ODOO_TEST_TAGS to run a subset, e.g. "/chatbot_platform:TestOperations" (default: the whole addon).
+#      KEEP_DB=1 to keep the database and log for inspection,
+#      ODOO_TEST_TAGS to run a subset (Odoo's --test-tags, default /chatbot_platform; e.g.
+#      /chatbot_platform:TestContractDelivery,/chatbot_platform:TestDelivery).
 # Exit status: 0 when every test passed and the addon logged no WARNING/ERROR; 1 otherwise;
 # 2 when Odoo or PostgreSQL is not usable. This script never installs Odoo.
 set -uo pipefail

@@ -1,4 +1,7 @@
-"""Wire shapes of the internal chatbot API (see shared DESIGN.md)."""
+"""Wire shapes of the internal chatbot API (docs/contract.md; golden bodies in contract/payloads.json).
+
+The defaults below are the contract's (contract/defaults.json); both test suites check them.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,10 @@ from app.wire import INT64_MAX
 
 SUGGESTION_MAX_CHARS = 200  # one widget suggestion button
 HANDOFF_PHRASE_MAX_CHARS = 100  # one phrase that asks for a human
+DEFAULT_WIDGET_COLOR = "#4F46E5"
+DEFAULT_WIDGET_WELCOME = "Hi! Ask me anything about our documents."
+# Why a delivery was acknowledged without being applied (contract/status_codes.json "reasons").
+IgnoredReason = Literal["duplicate_delivery", "stale_version", "chatbot_deleted"]
 
 
 class Prompts(BaseModel):
@@ -41,8 +48,8 @@ class RateLimits(BaseModel):
 
 class WidgetLook(BaseModel):
     title: str = Field("Ask us anything", max_length=120)
-    color: str = Field("#2563eb", pattern=r"^#[0-9a-fA-F]{6}$")
-    welcome: str = Field("Hi! How can I help?", max_length=1000)
+    color: str = Field(DEFAULT_WIDGET_COLOR, pattern=r"^#[0-9a-fA-F]{6}$")
+    welcome: str = Field(DEFAULT_WIDGET_WELCOME, max_length=1000)
     suggestions: list[Annotated[str, Field(max_length=SUGGESTION_MAX_CHARS)]] = Field(
         default_factory=list, max_length=10
     )
@@ -97,4 +104,5 @@ class VersionOnly(BaseModel):
 
 class Applied(BaseModel):
     applied: bool
+    reason: IgnoredReason | None = None  # set when applied is false
     detail: str = ""

@@ -7,7 +7,11 @@ from dataclasses import dataclass
 
 from app.retrieval.service import Hit
 
-DEFAULT_SYSTEM = "You are a helpful assistant for this organisation's website visitors."
+# The contract's defaults (contract/defaults.json), which Odoo also fills in when a prompt is empty.
+DEFAULT_SYSTEM = (
+    "You are a helpful assistant. Answer only from the provided context. "
+    "If the context does not contain the answer, say that you do not know."
+)
 INSTRUCTIONS = (
     "Answer the question using only the numbered context passages below. Cite the passages you "
     "use as [n]. If the context does not contain the answer, say that you don't know rather than "

@@ -53,12 +53,13 @@ async def signed_delivery(request: Request, settings: SettingsDep, pool: PoolDep
         bind_chatbot(request.path_params["chatbot_id"])
     body = await _read_capped(request, settings.webhook_max_body_bytes)
     is_read = request.method in ("GET", "HEAD")
+    tolerance = settings.webhook_read_tolerance_seconds if is_read else settings.webhook_tolerance_seconds
     try:
         delivery_id = verify(
             settings.webhook_secret,
             request_envelope(request.method, request_target(request), body),
             dict(request.headers),
-            tolerance_seconds=settings.webhook_read_tolerance_seconds if is_read else None,
+            tolerance_seconds=tolerance,
         )
     except InvalidSignature as exc:
         raise Unauthorized(f"invalid webhook signature: {exc}") from exc

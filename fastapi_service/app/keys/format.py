@@ -1,5 +1,8 @@
 """Key format: `cbp_pk_`/`cbp_sk_` + 32 base62 chars + 6-char base62 CRC-32 checksum.
 
+The format is the contract's (docs/contract.md#api-keys; golden keys in contract/api_keys.json,
+which the addon's tests load too): Odoo mints the keys the engine parses.
+
 The checksum lets the engine reject typos and random garbage before any database lookup, and lets
 secret scanners recognise leaked keys.
 """
@@ -15,7 +18,9 @@ BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 PREFIXES = {"cbp_pk_": "publishable", "cbp_sk_": "secret"}
 RANDOM_LEN = 32
 CHECKSUM_LEN = 6
-KEY_RE = re.compile(r"^(cbp_pk_|cbp_sk_)([0-9A-Za-z]{32})([0-9A-Za-z]{6})$")
+KEY_RE = re.compile(r"(cbp_pk_|cbp_sk_)([0-9A-Za-z]{32})([0-9A-Za-z]{6})")
+# What the widget accepts as its data-key before any request (widget.js checks the same shape).
+PUBLISHABLE_SHAPE = re.compile(r"cbp_pk_[0-9A-Za-z]{38}")
 
 
 def base62(number: int, width: int) -> str:
@@ -39,7 +44,7 @@ def generate_key(kind: str) -> str:
 
 def parse_key(key: str) -> str | None:
     """The kind of a well-formed key with a valid checksum, else None."""
-    match = KEY_RE.match(key)
+    match = KEY_RE.fullmatch(key)  # not match(): `$` would accept a trailing newline
     if match is None:
         return None
     prefix, random_part, check = match.groups()

@@ -1,7 +1,8 @@
 """Internal API (Odoo -> engine): upsert/delete/list a chatbot's sources. Signed; thin.
 
 PUT answers 202 `{applied: true, job}` once the desired version and its job are committed;
-ignored deliveries (stale, duplicate, deleted chatbot) answer 200 `{applied: false, detail}`.
+ignored deliveries answer 200 `{applied: false, reason, detail}` with reason `stale_version`,
+`duplicate_delivery` or `chatbot_deleted` (docs/contract.md#status-codes).
 """
 
 from __future__ import annotations

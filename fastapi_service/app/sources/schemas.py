@@ -1,4 +1,4 @@
-"""Wire shapes of the internal source API (see shared DESIGN.md)."""
+"""Wire shapes of the internal source API (docs/contract.md; golden bodies in contract/payloads.json)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.chatbots.schemas import IgnoredReason
 from app.wire import INT64_MAX
 
 SourceState = Literal["queued", "processing", "ready", "failed"]
@@ -47,6 +48,7 @@ class SourcePut(BaseModel):
 
 class SourceAccepted(BaseModel):
     applied: bool
+    reason: IgnoredReason | None = None  # set when applied is false
     job: int | None = None  # id of the ingestion job; None when nothing was queued
     detail: str = ""
 

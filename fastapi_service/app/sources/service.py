@@ -115,15 +115,19 @@ async def put_source(
     prepared = await prepare(body, settings)
     async with conn.transaction():
         if not await record_delivery(conn, delivery_id):
-            return SourceAccepted(applied=False, detail="duplicate delivery")
+            return SourceAccepted(applied=False, reason="duplicate_delivery", detail="duplicate delivery")
         chatbot = await repository.lock_chatbot_shared(conn, chatbot_id)
         if chatbot is not None and chatbot["deleted"]:
-            return SourceAccepted(applied=False, detail="the chatbot is deleted; source ignored")
+            return SourceAccepted(
+                applied=False, reason="chatbot_deleted", detail="the chatbot is deleted; source ignored"
+            )
         current = await repository.lock_source(conn, source_id)
         if current is not None and current["chatbot_id"] != chatbot_id:
             raise Conflict("this source id belongs to another chatbot")
         if current is not None and current["version"] >= body.version:
-            return SourceAccepted(applied=False, detail=f"stale version {body.version} <= {current['version']}")
+            return SourceAccepted(
+                applied=False, reason="stale_version", detail=f"stale version {body.version} <= {current['version']}"
+            )
         if _metadata_only(current, body, prepared):
             # A rename (or a replay of the same file under a new version): nothing to re-embed.
             await repository.update_metadata(conn, source_id, body.version, body.name)
@@ -169,13 +173,15 @@ async def delete_source(
 ) -> SourceAccepted:
     async with conn.transaction():
         if not await record_delivery(conn, delivery_id):
-            return SourceAccepted(applied=False, detail="duplicate delivery")
+            return SourceAccepted(applied=False, reason="duplicate_delivery", detail="duplicate delivery")
         await repository.lock_chatbot_shared(conn, chatbot_id)
         current = await repository.lock_source(conn, source_id)
         if current is not None and current["chatbot_id"] != chatbot_id:
             raise Conflict("this source id belongs to another chatbot")
         if current is not None and current["version"] >= version:
-            return SourceAccepted(applied=False, detail=f"stale version {version} <= {current['version']}")
+            return SourceAccepted(
+                applied=False, reason="stale_version", detail=f"stale version {version} <= {current['version']}"
+            )
         await repository.tombstone_source(conn, source_id, chatbot_id, version)
     return SourceAccepted(applied=True)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -11,11 +10,12 @@ from typing import Any
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
+from app.chatbots.schemas import DEFAULT_WIDGET_COLOR
 from app.deps import SettingsDep
 from app.keys.deps import PublicKeyDep
+from app.keys.format import PUBLISHABLE_SHAPE
 
 STATIC = Path(__file__).parent / "static"
-KEY_SHAPE = re.compile(r"^cbp_pk_[0-9A-Za-z]{38}$")
 
 router = APIRouter(tags=["widget"])
 config_router = APIRouter(prefix="/v1", tags=["public"])
@@ -42,7 +42,7 @@ async def widget_js() -> Response:
 @router.get("/demo", include_in_schema=False, response_class=HTMLResponse)
 async def demo(settings: SettingsDep, key: str = Query("", max_length=64)) -> HTMLResponse:
     page = (STATIC / "demo.html").read_text(encoding="utf-8")
-    safe_key = key if KEY_SHAPE.match(key) else ""
+    safe_key = key if PUBLISHABLE_SHAPE.fullmatch(key) else ""
     page = page.replace("{{KEY}}", html.escape(safe_key, quote=True))
     page = page.replace("{{ENGINE}}", html.escape(settings.base_url, quote=True))
     page = page.replace(
@@ -67,7 +67,7 @@ async def widget_config(key: PublicKeyDep) -> dict[str, Any]:
     return {
         "name": key.chatbot.name,
         "title": look.get("title") or key.chatbot.name or "Ask us anything",
-        "color": look.get("color") or "#2563eb",
+        "color": look.get("color") or DEFAULT_WIDGET_COLOR,
         "welcome": look.get("welcome") or "",
         "suggestions": list(look.get("suggestions") or [])[:10],
         "language": key.chatbot.language,

@@ -25,6 +25,8 @@
     ],
     "assets": {
         "web.assets_backend": ["chatbot_platform/static/src/js/live_status.js"],
+        # tours of the browser tests (loaded only when tests run a tour)
+        "web.assets_tests": ["chatbot_platform/static/tests/tours/*.js"],
     },
     "uninstall_hook": "uninstall_hook",
     "application": True,

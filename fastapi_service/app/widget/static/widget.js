@@ -368,7 +368,7 @@
 
   function applyConfig(config) {
     state.config = config;
-    ui.host.style.setProperty('--cbp-color', /^#[0-9a-fA-F]{6}$/.test(config.color || '') ? config.color : '#2563eb');
+    ui.host.style.setProperty('--cbp-color', /^#[0-9a-fA-F]{6}$/.test(config.color || '') ? config.color : '#4F46E5');
     ui.title.textContent = config.title || 'Chat';
     ui.human.style.display = config.handoff ? '' : 'none';
     ui.launcher.setAttribute('aria-label', 'Open chat: ' + (config.title || 'Chat'));
@@ -408,7 +408,7 @@
   function build() {
     var host = el('div');
     host.id = NS;
-    host.style.setProperty('--cbp-color', '#2563eb');
+    host.style.setProperty('--cbp-color', '#4F46E5');
     var root = host.attachShadow({ mode: 'open' });
     var style = el('style');
     style.textContent = CSS;

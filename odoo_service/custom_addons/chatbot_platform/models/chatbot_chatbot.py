@@ -35,16 +35,16 @@ class ChatbotChatbot(models.Model):
     company_id = fields.Many2one("res.company", required=True, index=True, default=lambda self: self.env.company)
     user_id = fields.Many2one("res.users", string="Owner", default=lambda self: self.env.user)
     active = fields.Boolean(default=True)
-    language = fields.Selection(LANGUAGES, default="en", required=True)
+    language = fields.Selection(LANGUAGES, default=payloads.DEFAULT_LANGUAGE, required=True)
     prompt_id = fields.Many2one("chatbot.prompt", string="Prompt", check_company=True)
     system_prompt = fields.Text(related="prompt_id.system_prompt", string="System prompt")
     user_template = fields.Text(related="prompt_id.user_template", string="User template")
     generation_model = fields.Char(
         string="Model", help="Model name for the engine's generator; empty uses the engine's default."
     )
-    temperature = fields.Float(default=0.2, digits=(3, 2))
-    max_tokens = fields.Integer(string="Max tokens", default=512)
-    top_k = fields.Integer(string="Passages (top k)", default=5)
+    temperature = fields.Float(default=payloads.DEFAULT_TEMPERATURE, digits=(3, 2))
+    max_tokens = fields.Integer(string="Max tokens", default=payloads.DEFAULT_MAX_TOKENS)
+    top_k = fields.Integer(string="Passages (top k)", default=payloads.DEFAULT_TOP_K)
     allowed_domains = fields.Text(
         help="One domain per line (example.com, *.example.com, localhost:8080, 127.0.0.1:8170); "
         "wildcards over a public suffix such as *.com are refused. "
@@ -53,8 +53,8 @@ class ChatbotChatbot(models.Model):
     rate_key_per_minute = fields.Integer(string="Requests per key per minute", help="0 = engine default")
     rate_ip_per_minute = fields.Integer(string="Requests per IP per minute", help="0 = engine default")
     widget_title = fields.Char()
-    widget_color = fields.Char(default="#4F46E5")
-    widget_welcome = fields.Char(default="Hi! Ask me anything about our documents.")
+    widget_color = fields.Char(default=payloads.DEFAULT_WIDGET_COLOR)
+    widget_welcome = fields.Char(default=payloads.DEFAULT_WIDGET_WELCOME)
     widget_suggestions = fields.Text(help="One suggested question per line.")
     handoff_enabled = fields.Boolean(string="Talk to a person", help="Show a 'Talk to a person' button in the widget.")
     handoff_phrases = fields.Text(
@@ -149,12 +149,21 @@ class ChatbotChatbot(models.Model):
     @api.constrains("temperature", "max_tokens", "top_k", "rate_key_per_minute", "rate_ip_per_minute")
     def _check_generation(self):
         for bot in self:
-            if not 0 <= bot.temperature <= 2:
-                raise ValidationError(self.env._("Temperature must be between 0 and 2."))
-            if not 16 <= bot.max_tokens <= 8192:
-                raise ValidationError(self.env._("Max tokens must be between 16 and 8192."))
-            if not 1 <= bot.top_k <= 50:
-                raise ValidationError(self.env._("Passages (top k) must be between 1 and 50."))
+            low, high = payloads.TEMPERATURE_RANGE
+            if not low <= bot.temperature <= high:
+                raise ValidationError(
+                    self.env._("Temperature must be between %(low)s and %(high)s.", low=low, high=high)
+                )
+            low, high = payloads.MAX_TOKENS_RANGE
+            if not low <= bot.max_tokens <= high:
+                raise ValidationError(
+                    self.env._("Max tokens must be between %(low)s and %(high)s.", low=low, high=high)
+                )
+            low, high = payloads.TOP_K_RANGE
+            if not low <= bot.top_k <= high:
+                raise ValidationError(
+                    self.env._("Passages (top k) must be between %(low)s and %(high)s.", low=low, high=high)
+                )
             if bot.rate_key_per_minute < 0 or bot.rate_ip_per_minute < 0:
                 raise ValidationError(self.env._("Rate limits cannot be negative (0 means the engine default)."))
 

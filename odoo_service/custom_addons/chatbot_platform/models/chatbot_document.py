@@ -17,7 +17,7 @@ ALLOWED_TYPES = {
     ".htm": "text/html",
     ".csv": "text/csv",
 }
-DEFAULT_MAX_MB = 25
+DEFAULT_MAX_MB = payloads.MAX_DOCUMENT_BYTES // (1024 * 1024)
 
 
 class ChatbotDocument(models.Model):
@@ -76,7 +76,26 @@ class ChatbotDocument(models.Model):
         for vals in vals_list:
             if not vals.get("name") and vals.get("filename"):
                 vals["name"] = vals["filename"]
+        if any("datas" in vals for vals in vals_list):
+            self._hold_off_filestore_gc()
         return super().create(vals_list)
+
+    def write(self, vals):
+        if "datas" in vals:
+            self._hold_off_filestore_gc()
+        return super().write(vals)
+
+    def _hold_off_filestore_gc(self):
+        """Keep Odoo's filestore garbage collector away until this transaction ends.
+
+        ir.attachment writes a new file (and its GC checklist entry) before it inserts the row that
+        references it; a GC run (autovacuum, `LOCK ir_attachment IN SHARE MODE`) that gets its lock
+        in between deletes the file as garbage, and the document is saved without content
+        (odoo/odoo#224833, not fixed in 18.0; a fresh database runs its autovacuum at once). Taking
+        the lock the INSERT takes anyway, before the file is written, orders the two: the GC either
+        finishes first or waits for this commit.
+        """
+        self.env.cr.execute("LOCK TABLE ir_attachment IN ROW EXCLUSIVE MODE")
 
     def _extension(self):
         return os.path.splitext(self.filename or "")[1].lower()

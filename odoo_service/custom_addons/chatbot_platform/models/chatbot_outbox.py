@@ -305,10 +305,14 @@ class ChatbotOutbox(models.Model):
                 engine_client.RETRY, 0, "WEBHOOK_SECRET is not configured (or malformed)"
             )
         elif content is not None and _sha256_of(content) != payload["document"].get("sha256"):
-            # The file read now is not the one that was saved (empty or cut short: seen in full CI
-            # runs, cause not found). Never send it; the engine would index a wrong document.
+            # The filestore lost or changed the saved file (a filestore restored without its
+            # database, a file removed by hand): never send it, the engine would index a wrong
+            # document, and no retry brings it back.
             result = engine_client.DeliveryResult(
-                engine_client.RETRY, 0, "the stored file does not match its checksum yet; retrying"
+                engine_client.PERMANENT,
+                0,
+                "the stored file is missing or differs from the one saved (SHA-256 %s); upload the file again"
+                % payload["document"].get("sha256"),
             )
         else:
             if content is not None:
@@ -319,8 +323,17 @@ class ChatbotOutbox(models.Model):
         if result.outcome == engine_client.DELIVERED:
             vals.update(state="done", delivered_at=now, last_error=False)
             mark = ("synced", False)
+        elif result.outcome == engine_client.SUPERSEDED:
+            # The engine holds a newer state (or has deleted the chatbot): drop this row. When it
+            # is still the record's current version, nothing newer will follow: say so on it.
+            message = "Not applied by the engine: %s" % (result.detail or "superseded")
+            vals.update(state="cancelled", last_error=message)
+            mark = ("failed", message)
         else:
-            status = "HTTP %s" % result.status if result.status else "no response"
+            if result.status:
+                status = "HTTP %s" % result.status
+            else:  # 0: refused here before sending; None: the engine did not answer
+                status = "not sent" if result.status == 0 else "no response"
             message = "%s: %s" % (status, result.detail) if result.detail else status
             if result.outcome == engine_client.RETRY:
                 delay = backoff.retry_delay(attempts)

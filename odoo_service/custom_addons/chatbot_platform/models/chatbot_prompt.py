@@ -1,5 +1,7 @@
 from odoo import api, fields, models
 
+from ..tools import payloads
+
 
 class ChatbotPrompt(models.Model):
     """A reusable pair of system prompt and user template; chatbots point to one."""
@@ -15,14 +17,10 @@ class ChatbotPrompt(models.Model):
         default=lambda self: self.env.company,
         help="Leave empty to share this prompt with every company.",
     )
-    system_prompt = fields.Text(
-        required=True,
-        default="You are a helpful assistant. Answer only from the provided context. "
-        "If the context does not contain the answer, say that you do not know.",
-    )
+    system_prompt = fields.Text(required=True, default=payloads.DEFAULT_SYSTEM_PROMPT)
     user_template = fields.Text(
         required=True,
-        default="Context:\n{context}\n\nQuestion: {question}",
+        default=payloads.DEFAULT_USER_TEMPLATE,
         help="{context} is replaced by the retrieved passages and {question} by the visitor's question.",
     )
     chatbot_ids = fields.One2many("chatbot.chatbot", "prompt_id", string="Chatbots")

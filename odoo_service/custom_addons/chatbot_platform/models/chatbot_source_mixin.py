@@ -78,6 +78,13 @@ class ChatbotSourceMixin(models.AbstractModel):
         self.with_context(**{SKIP_SYNC: True}).write({"state": "queued", "error": False})
         self._bus_notify_status()
 
+    def _sync_mark(self, state, error=False):
+        if state == "failed":
+            # refused by the engine (or superseded there): it will never be queued or indexed;
+            # the reason is the sync error
+            self.with_context(**{SKIP_SYNC: True}).write({"state": "failed", "error": False})
+        super()._sync_mark(state, error)
+
     @api.model
     def _find_by_uuid(self, source_uuid):
         """The document or link with this UUID, in the caller's access rights."""

@@ -1,9 +1,12 @@
 from . import (  # noqa: F401
     test_api_keys,
     test_constraints,
+    test_contract,
     test_delivery,
     test_engine_actions,
+    test_filestore_gc,
     test_live_status,
+    test_live_status_browser,
     test_operations,
     test_outbox,
     test_reconcile,

@@ -6,6 +6,7 @@ talks to it over TCP exactly as it talks to the engine, and it verifies every si
 
 import base64
 import json
+import os
 import socket
 import threading
 from collections import deque
@@ -15,6 +16,19 @@ from odoo import fields
 from odoo.tests import TransactionCase, new_test_user
 
 from ..tools import webhooks
+
+# The repository's contract/ directory (docs/contract.md): golden files the engine's tests load too.
+CONTRACT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), *[os.pardir] * 4, "contract")
+
+
+def load_contract(name):
+    """One golden file of contract/; the addon's tests run from a checkout of the repository."""
+    path = os.path.join(CONTRACT_DIR, name)
+    if not os.path.isfile(path):
+        raise AssertionError("contract file %s not found: run the tests from the repository" % path)
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
 
 TEST_SECRET = "whsec_" + base64.b64encode(b"chatbot-platform-test-secret-32b").decode()
 PDF_BYTES = (

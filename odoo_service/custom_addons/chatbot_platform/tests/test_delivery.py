@@ -173,11 +173,44 @@ class TestDelivery(ChatbotCase):
         self.assertEqual(bot.sync_state, "synced")
         self.assertEqual(self.engine.requests[-1]["json"]["version"], bot.version)
 
-    def test_stale_version_conflict_counts_as_acknowledged(self):
+    def test_a_source_the_engine_refuses_with_409_shows_failed_with_the_reason(self):
+        # 409 is the engine's "this source id belongs to another chatbot" (contract/status_codes.json):
+        # a refusal, never "synced" — the source would never be indexed.
         bot = self.create_chatbot()
-        self.engine.responses.append((409, {"error": "stale_version", "detail": "newer version stored"}))
+        doc = self.create_document(bot)
+        self.engine.responses.extend(
+            [
+                (200, {"applied": True}),
+                (409, {"error": "conflict", "detail": "this source id belongs to another chatbot"}),
+            ]
+        )
         self.run_postcommit()
-        self.assertEqual(self.rows(bot).state, "done")
+        row = self.rows(doc)
+        self.assertEqual((row.state, row.last_status), ("failed", 409))
+        self.assertEqual((doc.sync_state, doc.state), ("failed", "failed"))
+        self.assertEqual(doc.sync_error, "HTTP 409: conflict - this source id belongs to another chatbot")
+        self.make_due()
+        self.run_cron()
+        self.assertEqual(len(self.engine.requests), 2, "a refusal is not retried automatically")
+
+    def test_a_stale_version_is_dropped_as_superseded(self):
+        bot = self.create_chatbot()
+        self.run_postcommit()
+        first = self.rows(bot)
+        bot.write({"name": "Renamed twice"})
+        self.engine.responses.append(
+            (200, {"applied": False, "reason": "stale_version", "detail": "stale version 3 <= 9"})
+        )
+        self.run_postcommit()
+        row = self.rows(bot) - first
+        self.assertEqual(row.state, "cancelled", "superseded: the engine holds something newer")
+        self.assertIn("stale version 3 <= 9", row.last_error)
+        # it was the chatbot's current version and nothing newer follows: the form says so
+        self.assertEqual(bot.sync_state, "failed")
+        self.assertIn("stale version", bot.sync_error)
+        self.make_due()
+        self.run_cron()
+        self.assertEqual(len(self.engine.requests), 2, "a superseded row is never retried")
 
     def test_sources_wait_for_their_chatbot(self):
         bot = self.create_chatbot()

@@ -6,7 +6,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, tagged
 
 from ..tools import webhooks
-from .common import TEST_SECRET, ChatbotCase
+from .common import TEST_SECRET, ChatbotCase, load_contract
 
 # Engine answers in the shapes of fastapi_service/app/conversations (tests/answering checks them there).
 SESSIONS = {
@@ -377,16 +377,8 @@ class TestHandoff(HttpCase):
         cls.other = cls.env["chatbot.chatbot"].create({"name": "Other bot"})
 
     def notice(self, **overrides):
-        payload = {
-            "chatbot": self.bot.uuid,
-            "session": "7d1e0000-0000-4000-8000-00000000000a",
-            "reason": "button",
-            "note": "jane@example.com",
-            "transcript": [
-                {"role": "user", "content": "Where is my parcel?", "created_at": "2026-11-20T10:00:00+00:00"},
-                {"role": "assistant", "content": "I don't know.", "created_at": "2026-11-20T10:00:01+00:00"},
-            ],
-        }
+        # the contract's canonical notice (contract/payloads.json handoff_notice), for this chatbot
+        payload = dict(load_contract("payloads.json")["handoff_notice"]["body"], chatbot=self.bot.uuid)
         payload.update(overrides)
         return payload
 
@@ -399,7 +391,9 @@ class TestHandoff(HttpCase):
     def test_a_notice_creates_one_activity_with_the_transcript(self):
         self.assertIsNone(self.env.get("crm.lead"), "crm is a stub in this Odoo tree: the activity path runs")
         response = self.post(self.notice())
-        self.assertEqual(response.status_code, 200, response.text)
+        self.assertEqual(
+            response.status_code, load_contract("payloads.json")["handoff_notice"]["status"], response.text
+        )
         handoff = self.env["chatbot.handoff"].search([("session_uuid", "=", self.notice()["session"])])
         self.assertEqual(len(handoff), 1)
         activity = handoff.activity_id
@@ -407,7 +401,7 @@ class TestHandoff(HttpCase):
             (activity.res_model, activity.res_id, activity.user_id), ("chatbot.chatbot", self.bot.id, self.owner)
         )
         self.assertIn("asks for a person", activity.summary)
-        self.assertIn("jane@example.com", str(activity.note))
+        self.assertIn(self.notice()["note"], str(activity.note))
         self.assertIn("Where is my parcel?", str(activity.note))
         attachment = handoff.attachment_id
         self.assertEqual(activity.attachment_ids, attachment)

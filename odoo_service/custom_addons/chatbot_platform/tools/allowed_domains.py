@@ -3,16 +3,19 @@
 An entry is `host`, `host:port` or `*.host` (any subdomain); host is a DNS name, `localhost` or an
 IPv4 address (`127.0.0.1:8170`). A wildcard over a public suffix (`*.com`, `*.co.uk`,
 `*.github.io`) would let every site under it embed the chatbot, so it is refused; the suffixes come
-from the Public Suffix List bundled with `publicsuffixlist`. The engine applies the same rules.
+from the Public Suffix List bundled with `publicsuffixlist`. The rules are the contract's
+(docs/contract.md#allowed-domains): the engine's `app/chatbots/domains.py` applies the same steps in
+the same order, and both test suites run the golden cases of contract/allowed_domains.json.
 """
 
 import ipaddress
 import re
 from functools import lru_cache
 
-HOST_RE = re.compile(r"^(localhost|([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?)$")
-
-LABELS_RE = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)*$")
+HOST_RE = re.compile(r"(localhost|([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?)")
+LABELS_RE = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*")
+PORT_RE = re.compile(r"[0-9]{1,5}")
+MAX_HOST_CHARS = 253  # a DNS name
 
 URL = "url"  # a URL or a path, not a host
 INVALID = "invalid"
@@ -45,12 +48,12 @@ def problem(entry):
     host = value[2:] if wildcard else value
     if ":" in host:
         host, _, port = host.rpartition(":")
-        if not port.isdigit() or not 1 <= int(port) <= 65535:
+        if not PORT_RE.fullmatch(port) or not 1 <= int(port) <= 65535:
             return INVALID
     if is_ipv4(host):
         return IP_WILDCARD if wildcard else None
-    if wildcard and LABELS_RE.match(host) and _suffixes().is_public(host):
+    if wildcard and LABELS_RE.fullmatch(host) and _suffixes().is_public(host):
         return PUBLIC_SUFFIX  # before the host check: `com` alone is no host name
-    if not HOST_RE.match(host):
+    if len(host) > MAX_HOST_CHARS or not HOST_RE.fullmatch(host):
         return INVALID
     return None

@@ -1,8 +1,14 @@
 """Signed HTTP client for the engine's internal API, and how its answers are classified.
 
-- 2xx, and 409 (stale version), mean "acknowledged";
+The classification is the contract's status table (contract/status_codes.json, docs/contract.md;
+the addon's and the engine's tests load it):
+
+- 2xx means delivered, unless the body says the engine ignored it as superseded
+  (``{"applied": false, "reason": "stale_version" | "chatbot_deleted"}``): the engine already
+  holds a newer state, so this one is dropped, never retried;
 - 408, 429, 5xx, timeouts and connection errors are transient: retry later;
-- any other 4xx is permanent: retrying the same request cannot succeed.
+- any other 4xx (409 included: the source id belongs to another chatbot) is a permanent refusal:
+  retrying the same request cannot succeed, and the record shows the engine's reason.
 """
 
 import json
@@ -13,8 +19,11 @@ import requests
 from . import webhooks
 
 DELIVERED = "delivered"
+SUPERSEDED = "superseded"
 RETRY = "retry"
 PERMANENT = "permanent"
+# `reason` of a 2xx `{"applied": false}` answer that means "the engine holds something newer"
+SUPERSEDED_REASONS = ("stale_version", "chatbot_deleted")
 
 # one number, not a (connect, read) tuple: Odoo's test harness only understands scalars
 DELIVERY_TIMEOUT = 20
@@ -39,8 +48,12 @@ class DeliveryResult:
     body: object = None
 
 
-def classify(status):
-    if 200 <= status < 300 or status == 409:
+def classify(status, body=None):
+    """The outcome of an engine answer with HTTP ``status`` and parsed JSON ``body``."""
+    if 200 <= status < 300:
+        superseded = isinstance(body, dict) and body.get("applied") is False
+        if superseded and body.get("reason") in SUPERSEDED_REASONS:
+            return SUPERSEDED
         return DELIVERED
     if status in (408, 429) or status >= 500:
         return RETRY
@@ -93,12 +106,12 @@ class EngineClient:
             return DeliveryResult(RETRY, None, "engine unreachable at %s" % self.base_url)
         except requests.RequestException as exc:
             return DeliveryResult(RETRY, None, "request failed: %s" % type(exc).__name__)
-        outcome = classify(response.status_code)
-        detail = "" if outcome == DELIVERED else _detail(response)
         try:
             parsed = response.json() if response.content else None
         except ValueError:
             parsed = None
+        outcome = classify(response.status_code, parsed)
+        detail = "" if outcome == DELIVERED else _detail(response)
         return DeliveryResult(outcome, response.status_code, detail, _retry_after(response), parsed)
 
     def get_json(self, path, params=None):

@@ -5,12 +5,25 @@ They take plain values so that the exact wire shape is testable without a databa
 
 from datetime import datetime, timezone
 
+# The contract's defaults and limits (contract/defaults.json, docs/contract.md#defaults): the addon
+# cannot read that file at run time (its image is built from odoo_service/ alone), so its tests
+# check these constants against it, as the engine's tests check the engine's.
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant. Answer only from the provided context. "
     "If the context does not contain the answer, say that you do not know."
 )
 DEFAULT_USER_TEMPLATE = "Context:\n{context}\n\nQuestion: {question}"
+DEFAULT_LANGUAGE = "en"
+DEFAULT_TEMPERATURE = 0.2
+DEFAULT_MAX_TOKENS = 512
+DEFAULT_TOP_K = 5
+# inclusive bounds of the generation settings (the engine's schema has the same)
+TEMPERATURE_RANGE = (0, 2)
+MAX_TOKENS_RANGE = (16, 8192)
+TOP_K_RANGE = (1, 50)
 DEFAULT_WIDGET_COLOR = "#4F46E5"
+DEFAULT_WIDGET_WELCOME = "Hi! Ask me anything about our documents."
+MAX_DOCUMENT_BYTES = 25 * 1024 * 1024  # the engine's MAX_DOCUMENT_BYTES default
 
 
 def split_lines(text):
@@ -128,8 +141,9 @@ def document_payload(*, version, name, filename, mimetype, sha256):
     }
 
 
-# A link's crawl limits: the engine's CRAWL_MAX_DEPTH / CRAWL_MAX_PAGES defaults, which it enforces
-# (a link asking for more fails there with the reason); Odoo refuses more before sending.
+# A link's crawl limits (contract/defaults.json): the engine's CRAWL_MAX_DEPTH / CRAWL_MAX_PAGES
+# defaults, which it enforces (a link asking for more fails there with the reason); Odoo refuses
+# more before sending.
 CRAWL_MAX_DEPTH = 3
 CRAWL_MAX_PAGES = 200
 
