@@ -312,7 +312,7 @@ async def test_handoff_notices_have_the_contract_shape(app_factory: Any, db_url:
     )
     assert r.status_code == 200, r.text
     queued = await db.fetchval("SELECT payload FROM handoff_outbox WHERE session_id = $1", uuid.UUID(session))
-    assert list(queued) == notice["keys"] == list(notice["body"])
+    assert sorted(queued) == sorted(notice["keys"]) == sorted(notice["body"])
     assert queued["reason"] in notice["reasons"] and queued["note"] == notice["body"]["note"]
     assert [sorted(m) for m in queued["transcript"]] == [sorted(m) for m in notice["body"]["transcript"]]
     assert handoff_service.CALLBACK_PATH == notice["path"]
