@@ -224,8 +224,8 @@ def engine_encode(embedder: object, texts: list[str]) -> float:
 
 def local_chunks(docs: list[tuple[bytes, str]], embedder: object) -> list[str]:
     from app.config import Settings
-    from app.ingestion.chunking import PageText, chunk_pages
-    from app.ingestion.extractors import Limits, extract
+    from app.extraction.extractors import Limits, PageText, extract
+    from app.ingestion.chunking import chunk_pages
 
     s = Settings(_env_file=None)  # type: ignore[call-arg]
     limits = Limits(

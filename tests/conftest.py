@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -26,6 +27,7 @@ from app.config import Environment, Settings
 from app.db.migrations import apply_migrations
 from app.embedding.service import EmbeddingService
 from app.main import create_app
+from app.state import Engine, Services, State
 from tests.support.signing import TEST_SECRET
 
 TEMPLATE_DB = "rag_template"
@@ -55,7 +57,7 @@ class PgCluster:
         return name
 
     def stop(self) -> None:
-        self.server._cleanup()
+        self.server.cleanup()
 
 
 @pytest.fixture
@@ -121,20 +123,48 @@ def make_settings(**overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
+def with_lifespan_state(app: ASGIApp, state: State) -> ASGIApp:
+    """What an ASGI server does with the state a lifespan yields: a shallow copy into every request's
+    scope (httpx's ASGITransport runs no lifespan, so it would not)."""
+
+    async def app_with_state(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope["state"] = dict(state)
+        await app(scope, receive, send)
+
+    return app_with_state
+
+
+class EngineClient(httpx.AsyncClient):
+    """An httpx client on an in-process app, with the app's typed state for white-box checks.
+
+    `app` is the app as a server runs it (lifespan state included), e.g. for a LiveServer."""
+
+    app: ASGIApp
+    engine: Engine
+
+    @property
+    def services(self) -> Services:
+        assert self.engine.services is not None, "the engine has not built its services"
+        return self.engine.services
+
+
 @pytest.fixture
 async def app_factory(embedder: EmbeddingService) -> AsyncIterator[Any]:
     """Start in-process apps (lifespan included) against given settings; yields an httpx client."""
     stack: list[Any] = []
 
-    async def start(settings: Settings) -> httpx.AsyncClient:
+    async def start(settings: Settings) -> EngineClient:
         app = create_app(settings, embedder=embedder)
         lifespan = app.router.lifespan_context(app)
-        await lifespan.__aenter__()
+        state: State = await lifespan.__aenter__()
         stack.append(lifespan)
-        startup = app.state.resources.extras["startup_task"]
-        await asyncio.wait_for(asyncio.shield(startup), 60)
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://engine.test")
-        client.app = app  # type: ignore[attr-defined]
+        engine = state["engine"]
+        assert engine.startup is not None
+        await asyncio.wait_for(asyncio.shield(engine.startup), 60)
+        served = with_lifespan_state(app, state)
+        client = EngineClient(transport=httpx.ASGITransport(app=served), base_url="http://engine.test")
+        client.app, client.engine = served, engine
         stack.append(client)
         return client
 

@@ -52,6 +52,8 @@ py="$VENV/bin/python"
 step "ruff"
 "$py" -m ruff check . || failures+=("ruff check")
 "$py" -m ruff format --check --quiet . || failures+=("ruff format (run: ruff format .)")
+step "mypy (strict, fastapi_service/app)"
+"$py" -m mypy --config-file fastapi_service/pyproject.toml fastapi_service/app || failures+=("mypy")
 
 # --- Odoo 18: ODOO_SRC (a source tree) -> .venv-odoo; or ODOO_BIN; or odoo-bin on PATH ---
 odoo_cmd="${ODOO_BIN:-}"

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     webhook_tolerance_seconds: float = Field(300.0, gt=0, le=300)
     webhook_read_tolerance_seconds: float = Field(30.0, gt=0, le=300)  # signed GETs
     json_max_depth: int = Field(32, ge=4, le=256)  # deeper JSON bodies are refused (422)
+    # Webhook-ids are remembered this long (an outbox row keeps its id for manual retries), then swept.
+    webhook_receipt_days: float = Field(30.0, ge=1, le=3650)
+    webhook_receipt_sweep_seconds: float = Field(3600.0, gt=0, le=86400)
 
     # Ingestion
     workers_in_process: bool = True

@@ -1,4 +1,8 @@
-"""Named dependency aliases shared by the routers."""
+"""Named dependencies over the typed state (`app/state.py`): `ChatServiceDep`, `RetrieverDep`, ...
+
+Each reads `request.state.engine`, the `Engine` the lifespan yielded; a service that needs the
+database is a 503 with Retry-After until the engine has built it.
+"""
 
 from __future__ import annotations
 
@@ -8,45 +12,130 @@ from typing import Annotated
 import asyncpg
 from fastapi import Depends, Request
 
+from app.chat.service import ChatService
 from app.config import Settings
+from app.conversations.service import ConversationsService
+from app.db.pool import Connection
 from app.embedding.service import EmbeddingService
 from app.errors import ServiceUnavailable
-from app.resources import Resources
+from app.generation.service import Answerer
+from app.handoff.service import HandoffService
+from app.keys.service import KeyResolver
+from app.public.origins import OriginRegistry
+from app.ratelimit.client_ip import Network
+from app.ratelimit.service import RateLimiter
+from app.retrieval.service import Retriever
+from app.state import Engine, Services
+
+RETRY_AFTER = {"Retry-After": "5"}
 
 
-def get_resources(request: Request) -> Resources:
-    return request.app.state.resources  # type: ignore[no-any-return]
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.state.engine
+    return engine
 
 
-ResourcesDep = Annotated[Resources, Depends(get_resources)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
-def get_settings_dep(resources: ResourcesDep) -> Settings:
-    return resources.settings
+def get_settings_dep(engine: EngineDep) -> Settings:
+    return engine.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-def get_pool(resources: ResourcesDep) -> asyncpg.Pool:
-    if resources.pool is None:
-        raise ServiceUnavailable("the database is not ready yet", headers={"Retry-After": "5"})
-    return resources.pool
+def get_embedder(engine: EngineDep) -> EmbeddingService:
+    return engine.embedder
+
+
+EmbedderDep = Annotated[EmbeddingService, Depends(get_embedder)]
+
+
+def get_pool(engine: EngineDep) -> asyncpg.Pool:
+    if engine.database.pool is None:
+        raise ServiceUnavailable("the database is not ready yet", headers=RETRY_AFTER)
+    return engine.database.pool
 
 
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 
 
-async def get_db(pool: PoolDep) -> AsyncIterator[asyncpg.Connection]:
+async def get_db(pool: PoolDep) -> AsyncIterator[Connection]:
     async with pool.acquire() as conn:
         yield conn
 
 
-DbDep = Annotated[asyncpg.Connection, Depends(get_db)]
+DbDep = Annotated[Connection, Depends(get_db)]
 
 
-def get_embedder(resources: ResourcesDep) -> EmbeddingService:
-    return resources.embedder
+def get_services(engine: EngineDep) -> Services:
+    if engine.services is None:
+        raise ServiceUnavailable("the engine is starting; retry shortly", headers=RETRY_AFTER)
+    return engine.services
 
 
-EmbedderDep = Annotated[EmbeddingService, Depends(get_embedder)]
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_key_resolver(services: ServicesDep) -> KeyResolver:
+    return services.key_resolver
+
+
+KeyResolverDep = Annotated[KeyResolver, Depends(get_key_resolver)]
+
+
+def get_rate_limiter(services: ServicesDep) -> RateLimiter:
+    return services.rate_limiter
+
+
+RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
+
+
+def get_trusted_networks(services: ServicesDep) -> list[Network]:
+    return services.trusted_networks
+
+
+TrustedNetworksDep = Annotated[list[Network], Depends(get_trusted_networks)]
+
+
+def get_origins(services: ServicesDep) -> OriginRegistry:
+    return services.origins
+
+
+OriginRegistryDep = Annotated[OriginRegistry, Depends(get_origins)]
+
+
+def get_retriever(services: ServicesDep) -> Retriever:
+    return services.retriever
+
+
+RetrieverDep = Annotated[Retriever, Depends(get_retriever)]
+
+
+def get_answerer(services: ServicesDep) -> Answerer:
+    return services.answerer
+
+
+AnswererDep = Annotated[Answerer, Depends(get_answerer)]
+
+
+def get_chat_service(services: ServicesDep) -> ChatService:
+    return services.chat
+
+
+ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
+
+
+def get_conversations_service(services: ServicesDep) -> ConversationsService:
+    return services.conversations
+
+
+ConversationsServiceDep = Annotated[ConversationsService, Depends(get_conversations_service)]
+
+
+def get_handoff_service(services: ServicesDep) -> HandoffService:
+    return services.handoffs
+
+
+HandoffServiceDep = Annotated[HandoffService, Depends(get_handoff_service)]

@@ -1,11 +1,11 @@
-"""App factory and lifespan: database (embedded or external), migrations, model, workers."""
+"""The composition root: the app factory, and the lifespan that builds the typed state (app/state.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 
 import asyncpg
 from fastapi import FastAPI
@@ -16,120 +16,138 @@ from app.apidocs.router import assets as docs_assets
 from app.apidocs.router import router as docs_router
 from app.body_limit import BodyLimitMiddleware
 from app.chat.router import router as chat_router
+from app.chat.service import ChatService
 from app.chatbots.router import router as chatbots_router
 from app.config import Settings, get_settings
 from app.conversations.router import router as conversations_router
-from app.db.embedded import EmbeddedPostgres
-from app.db.migrations import apply_migrations
-from app.db.pool import create_pool
+from app.conversations.service import ConversationsService
+from app.db.bootstrap import Database
 from app.embedding.service import EmbeddingService
 from app.errors import install_error_handlers
+from app.generation.extractive import ExtractiveAnswerer
+from app.generation.service import Answerer
 from app.handoff.router import router as handoff_router
+from app.handoff.service import HandoffService
 from app.health.router import router as health_router
-from app.ingestion.hooks import start_workers, stop_workers
+from app.ingestion.runner import IngestionWorker
+from app.internal.receipts import ReceiptSweeper
+from app.keys import repository as keys_repository
+from app.keys.service import KeyResolver
 from app.observability.middleware import RequestContextMiddleware
 from app.observability.router import router as metrics_router
 from app.public.cors import PublicCorsMiddleware
-from app.public.lifecycle import start_answering, stop_answering
-from app.resources import Resources
+from app.public.origins import OriginRegistry
+from app.ratelimit.client_ip import parse_networks
+from app.ratelimit.service import RateLimiter
+from app.retrieval.service import Retriever
 from app.search.router import router as search_router
 from app.sources.router import router as sources_router
+from app.state import Engine, Services, State
 from app.widget.router import config_router as widget_config_router
 from app.widget.router import router as widget_router
 
 logger = logging.getLogger(__name__)
 
-# Hooks other packages register to run once the database is ready / at shutdown
-# (ingestion workers, schedulers...). Each receives the shared Resources.
-Hook = Callable[[Resources], Awaitable[None]]
-READY_HOOKS: list[Hook] = []
-# Bounds on a graceful stop: a hook or a busy connection must not keep the process alive forever
-# (ingestion jobs cut short are re-queued by the job queue).
-SHUTDOWN_HOOK_SECONDS = 45.0
-POOL_CLOSE_SECONDS = 10.0
-SHUTDOWN_HOOKS: list[Hook] = []
-READY_HOOKS.append(start_answering)
-SHUTDOWN_HOOKS.append(stop_answering)
-READY_HOOKS.append(start_workers)
-SHUTDOWN_HOOKS.append(stop_workers)
+# Bound on each step of a graceful stop: a service or a busy connection must not keep the process
+# alive forever (ingestion jobs cut short are re-queued by the job queue).
+SHUTDOWN_STEP_SECONDS = 45.0
+ORIGIN_CACHE_SECONDS = 10.0
 
 
-async def _connect_database(resources: Resources) -> None:
-    """Start/attach the database, apply migrations, open the pool; retry until it works."""
-    settings = resources.settings
-    delay = 0.5
-    while True:
-        try:
-            if settings.embedded_database:
-                if resources.embedded_db is None:
-                    resources.embedded_db = EmbeddedPostgres(settings.state_dir)
-                    resources.dsn = await asyncio.to_thread(resources.embedded_db.start)
-            else:
-                resources.dsn = settings.database_url
-            assert resources.dsn is not None
-            conn = await asyncpg.connect(resources.dsn, timeout=10)
-            try:
-                applied = await apply_migrations(conn)
-                if applied:
-                    logger.info("migrations applied", extra={"migrations": applied})
-            finally:
-                await conn.close()
-            resources.pool = await create_pool(settings, resources.dsn)
-            resources.startup_error = None
-            return
-        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-            resources.startup_error = f"unreachable: {type(exc).__name__}: {exc}"
-            logger.warning("database not reachable yet; retrying", extra={"error": str(exc)})
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10)
+def build_services(engine: Engine, pool: asyncpg.Pool) -> Services:
+    """Every service that needs the database, each built once, here and nowhere else."""
+    settings, embedder = engine.settings, engine.embedder
+
+    async def load_domains() -> list[str]:
+        async with pool.acquire() as conn:
+            return await keys_repository.allowed_domains_of_active_chatbots(conn)
+
+    retriever = Retriever(pool, embedder, settings)
+    answerer = Answerer(settings, retriever, ExtractiveAnswerer(embedder, settings.extractive_min_score))
+    handoffs = HandoffService(pool, settings)
+    worker = None
+    if settings.workers_in_process:
+        assert engine.database.dsn is not None
+        worker = IngestionWorker(settings, engine.database.dsn, pool, embedder, handoffs)
+    return Services(
+        pool=pool,
+        key_resolver=KeyResolver(pool, settings.key_cache_seconds),
+        rate_limiter=RateLimiter(
+            settings.rate_limit_storage_url,
+            settings.rate_limit_default,
+            settings.rate_limit_ip,
+            settings.rate_limit_auth_failures,
+        ),
+        trusted_networks=parse_networks(settings.trusted_proxies),
+        origins=OriginRegistry(load_domains, min(ORIGIN_CACHE_SECONDS, settings.key_cache_seconds)),
+        retriever=retriever,
+        answerer=answerer,
+        chat=ChatService(pool, retriever, answerer, settings),
+        conversations=ConversationsService(pool, embedder),
+        handoffs=handoffs,
+        ingestion_worker=worker,
+        receipt_sweeper=ReceiptSweeper(pool, settings.webhook_receipt_days, settings.webhook_receipt_sweep_seconds),
+    )
 
 
-async def _load_model(resources: Resources) -> None:
+async def _load_model(embedder: EmbeddingService) -> None:
     try:
-        await resources.embedder.load_async()
+        await embedder.load_async()
     except Exception:
         logger.exception("embedding model failed to load")
 
 
-async def _start(resources: Resources) -> None:
-    await asyncio.gather(_connect_database(resources), _load_model(resources))
-    for hook in READY_HOOKS:
-        await hook(resources)
+async def start(engine: Engine) -> None:
+    """Attach the database (retrying) while the model loads, then build and start the services."""
+    pool, _ = await asyncio.gather(engine.database.connect(), _load_model(engine.embedder))
+    services = build_services(engine, pool)
+    services.key_resolver.start()
+    services.receipt_sweeper.start()
+    engine.services = services
+    if services.ingestion_worker is not None:
+        await services.ingestion_worker.start()
+
+
+async def stop(engine: Engine, owns_embedder: bool) -> None:
+    """Stop what `start` started, in reverse; each step bounded, each failure logged, none skipped."""
+
+    async def step(name: str, action: Awaitable[None]) -> None:
+        try:
+            async with asyncio.timeout(SHUTDOWN_STEP_SECONDS):
+                await action
+        except Exception:  # TimeoutError included: shutdown must always finish
+            logger.exception("shutdown step failed", extra={"step": name})
+
+    services = engine.services
+    if services is not None:
+        if services.ingestion_worker is not None:
+            await step("ingestion worker", services.ingestion_worker.stop())
+        await step("webhook receipt sweep", services.receipt_sweeper.stop())
+        await step("key usage flush", services.key_resolver.stop())
+        await step("model client", services.answerer.close())
+    if owns_embedder:
+        engine.embedder.close()
+    await step("database", engine.database.close())
 
 
 def create_app(settings: Settings | None = None, embedder: EmbeddingService | None = None) -> FastAPI:
     """Build the app; tests may pass a loaded `embedder` to share one model between apps."""
     settings = settings or get_settings()
     owns_embedder = embedder is None
-    embedder = embedder or EmbeddingService.from_settings(settings)
-    resources = Resources(settings=settings, embedder=embedder)
+    model = embedder or EmbeddingService.from_settings(settings)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        starter = asyncio.create_task(_start(resources), name="startup")
-        resources.extras["startup_task"] = starter
+    async def lifespan(app: FastAPI) -> AsyncIterator[State]:
+        # Serve at once (/healthz, /readyz say what is missing); the database may come up later.
+        engine = Engine(settings=settings, embedder=model, database=Database(settings))
+        engine.startup = asyncio.create_task(start(engine), name="startup")
         try:
-            yield
+            yield State(engine=engine)
         finally:
-            starter.cancel()
+            engine.startup.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(starter, SHUTDOWN_HOOK_SECONDS)
-            for hook in reversed(SHUTDOWN_HOOKS):
-                try:
-                    async with asyncio.timeout(SHUTDOWN_HOOK_SECONDS):
-                        await hook(resources)
-                except Exception:  # TimeoutError included: shutdown must always finish
-                    logger.exception("shutdown hook failed", extra={"hook": hook.__qualname__})
-            if resources.pool is not None:
-                try:
-                    await asyncio.wait_for(resources.pool.close(), POOL_CLOSE_SECONDS)
-                except TimeoutError:
-                    logger.warning("database connections still busy at shutdown; terminating them")
-                    resources.pool.terminate()
-            if owns_embedder:
-                embedder.close()
-            if resources.embedded_db is not None:
-                await asyncio.to_thread(resources.embedded_db.stop)
+                await asyncio.wait_for(engine.startup, SHUTDOWN_STEP_SECONDS)
+            await stop(engine, owns_embedder)
 
     app = FastAPI(
         title="Chatbot Platform engine",
@@ -139,7 +157,6 @@ def create_app(settings: Settings | None = None, embedder: EmbeddingService | No
         docs_url=None,  # served offline by app.apidocs
         redoc_url=None,
     )
-    app.state.resources = resources
     install_error_handlers(app)
     app.add_middleware(PublicCorsMiddleware)
     app.add_middleware(

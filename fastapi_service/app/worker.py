@@ -1,8 +1,10 @@
 """`python -m app.worker`: ingestion workers as their own process (Compose runs it to scale out).
 
-Same settings as the API. Attaches to DATABASE_URL (or the local embedded database), applies
-migrations if needed, loads the model and runs jobs until SIGTERM/SIGINT, then stops gracefully:
-running jobs get WORKER_SHUTDOWN_GRACE_SECONDS to finish, and are re-queued otherwise.
+Same settings and database bootstrap as the API (app/db/bootstrap.py): attaches to DATABASE_URL
+(or starts the local embedded database), retrying until it is reachable, applies migrations, loads
+the model and runs jobs until SIGTERM/SIGINT, then stops gracefully: running jobs get
+WORKER_SHUTDOWN_GRACE_SECONDS to finish, and are re-queued otherwise. The embedded database it
+started is stopped on the way out.
 """
 
 from __future__ import annotations
@@ -11,14 +13,12 @@ import asyncio
 import logging
 import signal
 
-import asyncpg
 from prometheus_client import start_http_server
 
 from app.config import get_settings
-from app.db.embedded import EmbeddedPostgres
-from app.db.migrations import apply_migrations
-from app.db.pool import create_pool
+from app.db.bootstrap import Database
 from app.embedding.service import EmbeddingService
+from app.handoff.service import HandoffService
 from app.ingestion.runner import IngestionWorker
 from app.logging_setup import configure_logging
 
@@ -27,37 +27,39 @@ logger = logging.getLogger("app.worker")
 
 async def run() -> None:
     settings = get_settings()
-    embedded = None
-    if settings.database_url:
-        dsn = settings.database_url
-    else:
-        embedded = EmbeddedPostgres(settings.state_dir)
-        dsn = await asyncio.to_thread(embedded.start)
-    conn = await asyncpg.connect(dsn, timeout=30)
-    try:
-        await apply_migrations(conn)
-    finally:
-        await conn.close()
-    pool = await create_pool(settings, dsn)
-    embedder = EmbeddingService.from_settings(settings)
-    await embedder.load_async()
-    worker = IngestionWorker(settings, dsn, pool, embedder)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await worker.start()
-    if settings.worker_metrics_port:
-        # The API serves /metrics itself; a worker process has no HTTP server of its own.
-        start_http_server(settings.worker_metrics_port, addr=settings.host)
-    logger.info("worker process ready")
+    database = Database(settings)
+    embedder = EmbeddingService.from_settings(settings)
     try:
-        await stop.wait()
+        # The same bootstrap as the API: retried until the database is reachable, or a signal.
+        connecting = asyncio.ensure_future(database.connect())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not connecting.done():
+            connecting.cancel()
+            logger.info("worker process stopped before the database was reachable")
+            return
+        stopping.cancel()
+        pool = connecting.result()
+        assert database.dsn is not None
+        await embedder.load_async()
+        worker = IngestionWorker(settings, database.dsn, pool, embedder, HandoffService(pool, settings))
+        await worker.start()
+        if settings.worker_metrics_port:
+            # The API serves /metrics itself; a worker process has no HTTP server of its own.
+            start_http_server(settings.worker_metrics_port, addr=settings.host)
+        logger.info("worker process ready")
+        try:
+            await stop.wait()
+        finally:
+            logger.info("worker process stopping")
+            await worker.stop()
     finally:
-        logger.info("worker process stopping")
-        await worker.stop()
-        await pool.close()
         embedder.close()
+        await database.close()  # the embedded server this process started is stopped too
 
 
 def main() -> None:

@@ -40,8 +40,8 @@ async def test_history_is_capped_by_history_turns(app_factory, db_url, db, embed
         body = {"message": question} | ({"session_id": session} if session else {})
         r = await client.post("/v1/chat", json=body, headers=bot.pk_headers())
         session = r.json()["session_id"]
-    service = client.app.state.resources.extras["chat_service"]
-    key = await client.app.state.resources.extras["key_resolver"].resolve(bot.pk)
+    service = client.services.chat
+    key = await client.services.key_resolver.resolve(bot.pk)
     turn = await service.prepare(key, "Support hours?", uuid.UUID(session))
     assert [t.content for t in turn.history] == ["Warranty?", turn.history[1].content]
     assert turn.history[1].role == "assistant"
@@ -77,7 +77,7 @@ async def test_analytics_and_conversations_for_odoo(client, bot, db):
     other = await create_bot(client)
     await client.post("/v1/chat", json={"message": "Other bot question"}, headers=other.pk_headers())
 
-    await client.app.state.resources.extras["key_resolver"].flush()  # key usage is written every 15 s
+    await client.services.key_resolver.flush()  # key usage is written every 15 s
     today = datetime.now(UTC).date().isoformat()
     r = await signed_get(client, f"/internal/v1/chatbots/{bot.id}/analytics?since={today}")
     assert r.status_code == 200, r.text

@@ -65,7 +65,7 @@ async def test_nothing_that_answers_is_i_dont_know_recorded_as_unanswered(app_fa
     )
     events = dict(parse_sse(r.text))
     assert events["sources"]["sources"] == []
-    settings = client.app.state.resources.settings
+    settings = client.engine.settings
     assert events["token"]["text"] == settings.no_answer_message
     row = await db.fetchrow("SELECT answered, generator, question FROM usage_events")
     assert row["answered"] is False and row["generator"] == "extractive" and "1998" in row["question"]
@@ -125,7 +125,7 @@ async def test_question_set_over_real_documents(app_factory, db_url, db):
     async def ask(question: str):
         return await client.post("/v1/chat", json={"message": question}, headers=bot.sk_headers())
 
-    settings = client.app.state.resources.settings
+    settings = client.engine.settings
     report = await qa_set.evaluate(ask, settings.no_answer_message)
     assert len(qa_set.QUESTIONS) >= 20
     assert report.fact_share >= 0.8, report.missed

@@ -6,7 +6,7 @@ import uuid
 import httpx
 import pytest
 
-from app.handoff.service import CALLBACK_PATH, DEFAULT_MESSAGE, TRANSCRIPT_MESSAGES, HandoffService
+from app.handoff.service import CALLBACK_PATH, DEFAULT_MESSAGE, TRANSCRIPT_MESSAGES
 from app.webhooks.signing import verify
 from tests.answering.helpers import answering_settings, create_bot, signed_get
 from tests.ingestion.http_server import LocalServer
@@ -50,9 +50,8 @@ async def app(app_factory, db_url, odoo):
 
 
 async def deliver(client) -> int:
-    resources = client.app.state.resources
     async with httpx.AsyncClient() as http:
-        return await HandoffService(resources.pool, resources.settings).deliver_due(http)
+        return await client.services.handoffs.deliver_due(http)
 
 
 async def test_the_button_hands_the_session_off_once_with_its_transcript(app, odoo, db):

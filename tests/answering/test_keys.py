@@ -67,7 +67,7 @@ async def test_unknown_malformed_revoked_and_expired_keys_get_one_identical_401(
 
 
 async def test_malformed_key_never_reaches_the_database(client, bot):
-    resolver = client.app.state.resources.extras["key_resolver"]
+    resolver = client.services.key_resolver
     calls = []
     original = resolver._load
 
@@ -123,7 +123,7 @@ async def test_last_used_at_is_recorded_in_batches(client, bot, db):
         await client.post("/v1/search", json={"query": "returns"}, headers=bot.sk_headers())
     # Not written on the request path...
     assert await db.fetchval("SELECT count(*) FROM api_keys WHERE last_used_at IS NOT NULL") == 0
-    await client.app.state.resources.extras["key_resolver"].flush()
+    await client.services.key_resolver.flush()
     used = await db.fetch("SELECT sha256 FROM api_keys WHERE last_used_at IS NOT NULL")
     assert [r["sha256"] for r in used] == [hashlib.sha256(bot.sk.encode()).hexdigest()]
 
@@ -133,6 +133,6 @@ async def test_deleted_chatbot_keys_stop_working(client, bot):
 
     r = await send_signed(client, "DELETE", f"/internal/v1/chatbots/{bot.id}", {"version": 99})
     assert r.json()["applied"]
-    client.app.state.resources.extras["key_resolver"]._cache.clear()
+    client.services.key_resolver._cache.clear()
     r = await client.post("/v1/search", json={"query": "returns"}, headers=bot.sk_headers())
     assert r.status_code == 401

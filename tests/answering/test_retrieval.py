@@ -116,7 +116,7 @@ async def test_a_chatbot_with_one_percent_of_the_chunks_gets_full_exact_top_k(ap
     await bulk_random_chunks(db, small.id, 50, rng)
     await db.execute("CREATE INDEX chunks_embedding_hnsw_idx ON chunks USING hnsw (embedding vector_cosine_ops)")
     await db.execute("ANALYZE chunks")
-    retriever = client.app.state.resources.extras["retriever"]
+    retriever = client.services.retriever
     calls = []
     original = repository.dense_approximate
 

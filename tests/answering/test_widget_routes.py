@@ -28,7 +28,7 @@ async def test_widget_config_same_origin_without_origin_header(client, bot):
     from tests.answering.helpers import put_chatbot
 
     await put_chatbot(client, bot.id, {**bot.payload, "allowed_domains": ["engine.test"]})
-    client.app.state.resources.extras["key_resolver"]._cache.clear()
+    client.services.key_resolver._cache.clear()
     headers = {"Authorization": f"Bearer {bot.pk}", "Sec-Fetch-Site": "same-origin"}
     r = await client.get("/v1/widget/config", headers=headers)
     assert r.status_code == 200

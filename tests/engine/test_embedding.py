@@ -7,8 +7,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from app.embedding.service import SIMILAR_LENGTH, EmbeddingService, available_cpus, resolve_model_path
-from app.ingestion.chunking import PageText, chunk_pages
-from app.ingestion.extractors import Block
+from app.extraction.extractors import Block, PageText
+from app.ingestion.chunking import chunk_pages
 
 
 def test_packaged_model_name_resolves_to_the_wheel_copy():

@@ -1,5 +1,5 @@
 from app.embedding.service import EmbeddingService
-from tests.conftest import make_settings
+from tests.conftest import make_settings, with_lifespan_state
 from tests.support.server import free_port
 
 
@@ -19,8 +19,9 @@ async def test_readiness_names_an_unreachable_database(app_factory):
     from app.main import create_app
 
     app = create_app(settings, embedder=EmbeddingService("sentence-transformers/all-MiniLM-L6-v2"))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+    async with app.router.lifespan_context(app) as state:
+        served = with_lifespan_state(app, state)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=served), base_url="http://t") as c:
             assert (await c.get("/healthz")).status_code == 200  # alive even without a database
             await asyncio.sleep(0.5)
             r = await c.get("/readyz")
@@ -40,9 +41,10 @@ async def test_readiness_names_a_missing_embedding_model(app_factory, db_url, tm
 
     broken = EmbeddingService(str(tmp_path / "no-such-model-dir"))
     app = create_app(make_settings(database_url=db_url), embedder=broken)
-    async with app.router.lifespan_context(app):
-        await asyncio.wait_for(asyncio.shield(app.state.resources.extras["startup_task"]), 60)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+    async with app.router.lifespan_context(app) as state:
+        await asyncio.wait_for(asyncio.shield(state["engine"].startup), 60)
+        served = with_lifespan_state(app, state)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=served), base_url="http://t") as c:
             r = await c.get("/readyz")
             assert r.status_code == 503
             checks = r.json()["checks"]

@@ -2,8 +2,8 @@
 
 import itertools
 
-from app.ingestion.chunking import PageText, chunk_pages
-from app.ingestion.extractors import Block
+from app.extraction.extractors import Block, PageText
+from app.ingestion.chunking import chunk_pages
 from tests.ingestion.helpers import prose
 
 TRICKY = (

@@ -5,8 +5,8 @@ import uuid
 
 import pytest
 
-from app.ingestion.extractors import Limits
-from app.ingestion.sandbox import DocumentIn, SandboxLimits, extract_in_sandbox
+from app.extraction.extractors import Limits
+from app.extraction.sandbox import DocumentIn, SandboxLimits, extract_in_sandbox
 from tests.ingestion import files
 from tests.ingestion.helpers import document, prose, put_source, wait_settled
 
@@ -207,7 +207,7 @@ async def test_page_and_character_caps_are_reasons_not_truncation():
 
 
 def test_pdf_running_headers_and_footers_are_dropped_and_body_lines_kept():
-    from app.ingestion.extractors import extract
+    from app.extraction.extractors import extract
     from tests.answering.qa_set import handbook_pdf
 
     limits = Limits(max_bytes=10**7, max_pages=50, max_chars=10**7, max_unzipped_bytes=10**8)

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from app.ingestion.extractors import Limits, extract
+from app.extraction.extractors import Limits, extract
 from tests.conftest import make_settings
 from tests.ingestion.files import html_page
 from tests.ingestion.helpers import document, link, prose, put_source, wait_settled
@@ -113,7 +113,7 @@ async def test_crawled_pages_keep_the_charset_of_their_content_type(ingest_clien
 
 
 def test_undeclared_legacy_text_is_detected():
-    from app.ingestion.charsets import decode
+    from app.extraction.charsets import decode
 
     russian = "Привет, как дела? Это тест кодировки."
     assert decode(russian.encode("cp1251")) == russian

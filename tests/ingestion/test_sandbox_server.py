@@ -8,8 +8,8 @@ import signal
 import psutil
 import pytest
 
-from app.ingestion.extractors import Limits
-from app.ingestion.sandbox import DocumentIn, SandboxLimits, extract_in_sandbox, sandbox_pool
+from app.extraction.extractors import Limits
+from app.extraction.sandbox import DocumentIn, SandboxLimits, extract_in_sandbox, sandbox_pool
 from tests.ingestion import files
 from tests.ingestion.helpers import prose
 
@@ -88,7 +88,7 @@ async def test_one_warm_server_parses_document_after_document_in_fresh_children(
     assert len(seen_children) == 1, "the server is reused"
     assert parsers(server) == []
     proc = psutil.Process(server)
-    assert "app.ingestion.sandbox" in " ".join(proc.cmdline())
+    assert "app.extraction.sandbox" in " ".join(proc.cmdline())
     environ = proc.environ()
     assert not [k for k in environ if "SECRET" in k or "DATABASE" in k], "the sandbox gets no engine secrets"
 

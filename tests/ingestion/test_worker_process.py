@@ -19,7 +19,8 @@ BIG = prose(15_000, seed=11).encode()  # a few hundred chunks: several seconds o
 
 
 class WorkerProcess:
-    def __init__(self, db_url: str, log_path, **env: str) -> None:
+    def __init__(self, db_url: str | None, log_path, **env: str) -> None:
+        """`db_url=None`: no DATABASE_URL, so the worker starts the embedded database (local mode)."""
         self.env = {
             **os.environ,
             "DATABASE_URL": db_url,
@@ -33,6 +34,8 @@ class WorkerProcess:
             "WORKER_POLL_SECONDS": "0.2",
             **env,
         }
+        if db_url is None:
+            del self.env["DATABASE_URL"]
         self.log = open(log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app.worker"],

@@ -7,11 +7,13 @@ from uuid import UUID
 
 import asyncpg
 
+from app.db.pool import Connection
+
 # Questions are grouped case- and space-insensitively.
 NORMALISED = "lower(regexp_replace(btrim(question), '\\s+', ' ', 'g'))"
 
 
-async def per_day(conn: asyncpg.Connection, chatbot_id: UUID, since: date) -> list[asyncpg.Record]:
+async def per_day(conn: Connection, chatbot_id: UUID, since: date) -> list[asyncpg.Record]:
     return await conn.fetch(
         """
         SELECT (created_at AT TIME ZONE 'UTC')::date AS day, count(*) AS questions
@@ -23,7 +25,7 @@ async def per_day(conn: asyncpg.Connection, chatbot_id: UUID, since: date) -> li
     )
 
 
-async def feedback_counts(conn: asyncpg.Connection, chatbot_id: UUID, since: date) -> dict[str, int]:
+async def feedback_counts(conn: Connection, chatbot_id: UUID, since: date) -> dict[str, int]:
     rows = await conn.fetch(
         "SELECT rating, count(*) AS n FROM feedback WHERE chatbot_id = $1 AND created_at >= $2::date GROUP BY rating",
         chatbot_id,
@@ -34,7 +36,7 @@ async def feedback_counts(conn: asyncpg.Connection, chatbot_id: UUID, since: dat
     return counts
 
 
-async def top_questions(conn: asyncpg.Connection, chatbot_id: UUID, since: date, limit: int) -> list[asyncpg.Record]:
+async def top_questions(conn: Connection, chatbot_id: UUID, since: date, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         f"""
         SELECT min(question) AS question, count(*) AS count FROM usage_events
@@ -47,7 +49,7 @@ async def top_questions(conn: asyncpg.Connection, chatbot_id: UUID, since: date,
     )
 
 
-async def unanswered(conn: asyncpg.Connection, chatbot_id: UUID, since: date, limit: int) -> list[asyncpg.Record]:
+async def unanswered(conn: Connection, chatbot_id: UUID, since: date, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         f"""
         SELECT min(question) AS question, count(*) AS count, max(created_at) AS last_asked FROM usage_events
@@ -61,7 +63,7 @@ async def unanswered(conn: asyncpg.Connection, chatbot_id: UUID, since: date, li
 
 
 async def conversations(
-    conn: asyncpg.Connection, chatbot_id: UUID, since: date, limit: int, offset: int
+    conn: Connection, chatbot_id: UUID, since: date, limit: int, offset: int
 ) -> list[asyncpg.Record]:
     return await conn.fetch(
         """
@@ -83,7 +85,7 @@ async def conversations(
     )
 
 
-async def key_usage(conn: asyncpg.Connection, chatbot_id: UUID) -> list[asyncpg.Record]:
+async def key_usage(conn: Connection, chatbot_id: UUID) -> list[asyncpg.Record]:
     """When each of the chatbot's keys was last used (None: never), for Odoo's key list."""
     return await conn.fetch(
         "SELECT id, last_used_at FROM api_keys WHERE chatbot_id = $1 ORDER BY id",

@@ -7,24 +7,26 @@ from uuid import UUID
 
 import asyncpg
 
+from app.db.pool import Connection
 
-async def find_session(conn: asyncpg.Connection, chatbot_id: UUID, session_id: UUID) -> asyncpg.Record | None:
+
+async def find_session(conn: Connection, chatbot_id: UUID, session_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT id, key_kind FROM chat_sessions WHERE id = $1 AND chatbot_id = $2", session_id, chatbot_id
     )
 
 
-async def create_session(conn: asyncpg.Connection, chatbot_id: UUID, session_id: UUID, key_kind: str) -> None:
+async def create_session(conn: Connection, chatbot_id: UUID, session_id: UUID, key_kind: str) -> None:
     await conn.execute(
         "INSERT INTO chat_sessions (id, chatbot_id, key_kind) VALUES ($1, $2, $3)", session_id, chatbot_id, key_kind
     )
 
 
-async def count_messages(conn: asyncpg.Connection, session_id: UUID) -> int:
+async def count_messages(conn: Connection, session_id: UUID) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM chat_messages WHERE session_id = $1", session_id))
 
 
-async def recent_messages(conn: asyncpg.Connection, session_id: UUID, limit: int) -> list[asyncpg.Record]:
+async def recent_messages(conn: Connection, session_id: UUID, limit: int) -> list[asyncpg.Record]:
     rows = await conn.fetch(
         "SELECT role, content FROM chat_messages WHERE session_id = $1 ORDER BY created_at DESC, role DESC LIMIT $2",
         session_id,
@@ -33,7 +35,7 @@ async def recent_messages(conn: asyncpg.Connection, session_id: UUID, limit: int
     return list(reversed(rows))
 
 
-async def session_messages(conn: asyncpg.Connection, chatbot_id: UUID, session_id: UUID) -> list[asyncpg.Record]:
+async def session_messages(conn: Connection, chatbot_id: UUID, session_id: UUID) -> list[asyncpg.Record]:
     return await conn.fetch(
         """
         SELECT id, role, content, sources, generator, created_at FROM chat_messages
@@ -45,7 +47,7 @@ async def session_messages(conn: asyncpg.Connection, chatbot_id: UUID, session_i
 
 
 async def store_turn(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     chatbot_id: UUID,
     session_id: UUID,
@@ -104,7 +106,7 @@ async def store_turn(
         )
 
 
-async def assistant_message_exists(conn: asyncpg.Connection, chatbot_id: UUID, message_id: UUID) -> bool:
+async def assistant_message_exists(conn: Connection, chatbot_id: UUID, message_id: UUID) -> bool:
     return bool(
         await conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM chat_messages WHERE id = $1 AND chatbot_id = $2 AND role = 'assistant')",
@@ -115,7 +117,7 @@ async def assistant_message_exists(conn: asyncpg.Connection, chatbot_id: UUID, m
 
 
 async def upsert_feedback(
-    conn: asyncpg.Connection, chatbot_id: UUID, message_id: UUID, rating: str, comment: str | None
+    conn: Connection, chatbot_id: UUID, message_id: UUID, rating: str, comment: str | None
 ) -> None:
     await conn.execute(
         """

@@ -11,19 +11,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from app.chat.schemas import ChatRequest, ChatResponse, FeedbackRequest, FeedbackResponse, SessionMessages
-from app.chat.service import ChatService
-from app.deps import ResourcesDep, SettingsDep
+from app.deps import ChatServiceDep, HandoffServiceDep, SettingsDep
 from app.errors import PayloadTooLarge
-from app.handoff.router import HandoffServiceDep
 from app.handoff.service import asks_for_human
-from app.keys.deps import PublicKeyDep
-from app.public.lifecycle import answering_service
+from app.public.deps import PublicKeyDep
 
 router = APIRouter(prefix="/v1", tags=["public"])
-
-
-def chat_service(resources: ResourcesDep) -> ChatService:
-    return answering_service(resources, "chat_service")  # type: ignore[no-any-return]
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
@@ -35,14 +28,13 @@ async def chat(
     request: Request,
     body: ChatRequest,
     key: PublicKeyDep,
-    resources: ResourcesDep,
+    service: ChatServiceDep,
     settings: SettingsDep,
     handoff: HandoffServiceDep,
 ) -> Any:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.max_message_chars * 8 + 1024:
         raise PayloadTooLarge("request body is too large")
-    service = chat_service(resources)
     turn = await service.prepare(key, body.message, body.session_id)
 
     async def handoff_notice() -> dict[str, str]:
@@ -74,12 +66,12 @@ async def chat(
 
 
 @router.get("/sessions/{session_id}/messages", response_model=SessionMessages)
-async def session_messages(session_id: UUID, key: PublicKeyDep, resources: ResourcesDep) -> Any:
-    messages = await chat_service(resources).messages(key, session_id)
+async def session_messages(session_id: UUID, key: PublicKeyDep, service: ChatServiceDep) -> Any:
+    messages = await service.messages(key, session_id)
     return {"session_id": session_id, "messages": messages}
 
 
 @router.post("/feedback", response_model=FeedbackResponse)
-async def feedback(body: FeedbackRequest, key: PublicKeyDep, resources: ResourcesDep) -> Any:
-    await chat_service(resources).feedback(key, body.message_id, body.rating, body.comment)
+async def feedback(body: FeedbackRequest, key: PublicKeyDep, service: ChatServiceDep) -> Any:
+    await service.feedback(key, body.message_id, body.rating, body.comment)
     return {"message_id": body.message_id, "rating": body.rating}

@@ -1,4 +1,4 @@
-"""One chat turn: session, retrieval, prompt, generation (or extractive fallback), storage.
+"""One chat turn: session, retrieval, the answer (app/generation), storage of the turn.
 
 `prepare` does everything that can fail with an HTTP status (unknown session, full session,
 overload) before a response starts; `events` then yields the answer as events, used verbatim for
@@ -19,12 +19,11 @@ import asyncpg
 from app.chat import repository
 from app.config import Settings
 from app.errors import NotFound, PayloadTooLarge, Unprocessable
-from app.generation.backends import BackendUnavailable, Options, Usage, with_deadline
-from app.generation.extractive import ExtractiveAnswerer
-from app.generation.prompt import Turn, build_messages
-from app.generation.service import GenerationService
+from app.generation.backends import Usage
+from app.generation.prompt import Turn
+from app.generation.service import EXTRACTIVE, Answered, Answerer, Cited, Piece
 from app.keys.service import ApiKey
-from app.observability.metrics import CHAT_ANSWERS, LLM_SECONDS, LLM_TOKENS
+from app.observability.metrics import CHAT_ANSWERS
 from app.retrieval.service import Hit, Retriever, snippet
 
 MAX_SESSION_MESSAGES = 400  # 200 turns; then the client must start a new session
@@ -69,18 +68,10 @@ def source_dicts(hits: list[Hit]) -> list[dict[str, Any]]:
 
 
 class ChatService:
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        retriever: Retriever,
-        generation: GenerationService,
-        extractive: ExtractiveAnswerer,
-        settings: Settings,
-    ) -> None:
+    def __init__(self, pool: asyncpg.Pool, retriever: Retriever, answerer: Answerer, settings: Settings) -> None:
         self.pool = pool
         self.retriever = retriever
-        self.generation = generation
-        self.extractive = extractive
+        self.answerer = answerer
         self.settings = settings
 
     async def prepare(self, key: ApiKey, message: str, session_id: UUID | None) -> PreparedTurn:
@@ -104,17 +95,12 @@ class ChatService:
         top_k = int(chatbot.generation.get("top_k") or 5)
         hits = await self.retriever.search(chatbot.id, question, top_k)
         retrieval_ms = int((time.perf_counter() - started) * 1000)
-        # A model is only asked when some chunk is similar enough; extractive answers score every
-        # sentence themselves (EXTRACTIVE_MIN_SCORE), which judges a long chunk better than its cosine.
-        extractive_only = self.generation.backend is None
-        answered = bool(hits) and (
-            extractive_only or max(h.cosine for h in hits) >= self.settings.answer_min_similarity
-        )
+        answered = self.answerer.can_answer(hits)
         turn = PreparedTurn(
             key, question, session_id, history, hits if answered else [], answered, started, retrieval_ms
         )
-        if answered and self.generation.backend is not None:
-            await self.generation.acquire()  # 503 now, before any byte of the response
+        if answered and self.answerer.uses_model:
+            await self.answerer.acquire()  # 503 now, before any byte of the response
             turn.holds_slot = True
         return turn
 
@@ -126,71 +112,28 @@ class ChatService:
         finally:
             if turn.holds_slot:
                 turn.holds_slot = False
-                self.generation.release()
+                self.answerer.release()
 
     async def _events(self, turn: PreparedTurn) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        backend = self.generation.backend
-        usage = Usage()
-        if not turn.answered or backend is None:
-            # No model call: the answer is known before the first event, so an "I don't know"
-            # lists no sources.
-            answer = await self._extractive(turn) if turn.answered else self.settings.no_answer_message
-            sources = source_dicts(turn.hits)
-            yield "sources", {"sources": sources}
-            yield "token", {"text": answer}
-            await self._finish(turn, answer, sources, "extractive", usage)
-            yield "done", {k: v for k, v in turn.result.items() if k != "sources"}
-            return
-        sources = source_dicts(turn.hits)
-        yield "sources", {"sources": sources}
-        parts: list[str] = []
-        gen = turn.key.chatbot.generation
-        options = Options(
-            model=gen.get("model") or self.generation.default_model,
-            temperature=float(gen.get("temperature", 0.2)),
-            max_tokens=int(gen.get("max_tokens", 512)),
-        )
-        messages = build_messages(turn.key.chatbot.prompts, turn.question, turn.hits, turn.history)
-        llm_started = time.perf_counter()
-        deadline = time.monotonic() + self.settings.llm_timeout_seconds
-        try:
-            async for piece in with_deadline(backend.stream(messages, options), deadline):
-                if isinstance(piece, Usage):
-                    usage = piece
-                    continue
-                parts.append(piece)
-                yield "token", {"text": piece}
-            self.generation.model_answered()
-            LLM_SECONDS.labels(backend.name, "ok").observe(time.perf_counter() - llm_started)
-            LLM_TOKENS.labels(backend.name, "prompt").inc(usage.prompt_tokens)
-            LLM_TOKENS.labels(backend.name, "completion").inc(usage.completion_tokens)
-        except BackendUnavailable as exc:
-            LLM_SECONDS.labels(backend.name, "error").observe(time.perf_counter() - llm_started)
-            self.generation.model_failed(str(exc))
-            if parts:
-                await self._finish(turn, "".join(parts), sources, backend.name, usage)
-                yield "error", {"error": "generation_failed", "detail": "the model stopped answering"}
-                return
-        if parts:
-            await self._finish(turn, "".join(parts), sources, backend.name, usage)
-        else:
-            # The model failed before its first token: the sources are out already; an extractive
-            # answer that finds nothing is stored with no sources and as unanswered.
-            answer = await self._extractive(turn)
-            yield "token", {"text": answer}
-            await self._finish(turn, answer, source_dicts(turn.hits), "extractive", usage)
+        chatbot = turn.key.chatbot
+        sources: list[dict[str, Any]] = []
+        async for event in self.answerer.answer(
+            turn.question, turn.hits, turn.history, chatbot.prompts, chatbot.generation
+        ):
+            if isinstance(event, Cited):
+                sources = source_dicts(event.hits)
+                yield "sources", {"sources": sources}
+            elif isinstance(event, Piece):
+                yield "token", {"text": event.text}
+            elif isinstance(event, Answered):
+                turn.answered, turn.hits = event.answered, event.hits
+                # A model's answer keeps the sources sent first; a fallback keeps those it cites.
+                stored = sources if event.generator != EXTRACTIVE else source_dicts(event.hits)
+                await self._finish(turn, event.text, stored, event.generator, event.usage)
+                if event.cut_short:
+                    yield "error", {"error": "generation_failed", "detail": "the model stopped answering"}
+                    return
         yield "done", {k: v for k, v in turn.result.items() if k != "sources"}
-
-    async def _extractive(self, turn: PreparedTurn) -> str:
-        """Quote the sentences that answer; keep only the cited hits, or none and mark the turn
-        unanswered when nothing answers."""
-        vector = await self.retriever.embed_query(turn.question)
-        extract = await self.extractive.answer(turn.question, vector, turn.hits)
-        if extract is None:
-            turn.answered = False
-            turn.hits = []
-            return self.settings.no_answer_message
-        return extract.text
 
     async def _finish(
         self, turn: PreparedTurn, answer: str, sources: list[dict[str, Any]], generator: str, usage: Usage

@@ -8,21 +8,14 @@ from uuid import UUID
 import asyncpg
 
 from app.chatbots.schemas import ChatbotPut
+from app.db.pool import Connection
 
 
-async def record_delivery(conn: asyncpg.Connection, delivery_id: str) -> bool:
-    """Remember a webhook-id inside the caller's transaction; False if it was seen before."""
-    row = await conn.fetchrow(
-        "INSERT INTO webhook_receipts (id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING id", delivery_id
-    )
-    return row is not None
-
-
-async def lock_chatbot(conn: asyncpg.Connection, chatbot_id: UUID) -> asyncpg.Record | None:
+async def lock_chatbot(conn: Connection, chatbot_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT id, version, deleted FROM chatbots WHERE id = $1 FOR UPDATE", chatbot_id)
 
 
-async def upsert_chatbot(conn: asyncpg.Connection, chatbot_id: UUID, body: ChatbotPut) -> None:
+async def upsert_chatbot(conn: Connection, chatbot_id: UUID, body: ChatbotPut) -> None:
     await conn.execute(
         """
         INSERT INTO chatbots (id, version, deleted, tenant, name, active, language, prompts, generation,
@@ -48,7 +41,7 @@ async def upsert_chatbot(conn: asyncpg.Connection, chatbot_id: UUID, body: Chatb
     )
 
 
-async def keys_of_other_chatbots(conn: asyncpg.Connection, chatbot_id: UUID, body: ChatbotPut) -> int:
+async def keys_of_other_chatbots(conn: Connection, chatbot_id: UUID, body: ChatbotPut) -> int:
     """How many of the payload's keys (by id or hash) already belong to another chatbot."""
     ids = [key_uuid(k.id) for k in body.api_keys]
     hashes = [k.sha256 for k in body.api_keys]
@@ -61,7 +54,7 @@ async def keys_of_other_chatbots(conn: asyncpg.Connection, chatbot_id: UUID, bod
     return int(count)
 
 
-async def replace_keys(conn: asyncpg.Connection, chatbot_id: UUID, body: ChatbotPut) -> None:
+async def replace_keys(conn: Connection, chatbot_id: UUID, body: ChatbotPut) -> None:
     """Keys not in the payload are revoked: deleted here, so they stop resolving at once."""
     keep = [k.sha256 for k in body.api_keys]
     await conn.execute(
@@ -94,7 +87,7 @@ def key_uuid(value: str) -> UUID:
         return uuid.uuid5(uuid.NAMESPACE_URL, f"chatbot-platform:key:{value}")
 
 
-async def tombstone_chatbot(conn: asyncpg.Connection, chatbot_id: UUID, version: int) -> None:
+async def tombstone_chatbot(conn: Connection, chatbot_id: UUID, version: int) -> None:
     """Delete everything derived from the chatbot and keep a versioned tombstone row."""
     await conn.execute(
         """
@@ -129,6 +122,6 @@ CHATBOT_DATA_DELETES: list[str] = [
 ]
 
 
-async def get_chatbot(conn: asyncpg.Connection, chatbot_id: UUID) -> dict[str, Any] | None:
+async def get_chatbot(conn: Connection, chatbot_id: UUID) -> dict[str, Any] | None:
     row = await conn.fetchrow("SELECT * FROM chatbots WHERE id = $1 AND NOT deleted", chatbot_id)
     return dict(row) if row else None

@@ -10,10 +10,9 @@ from pydantic import BaseModel, ValidationError
 
 from app.chatbots import service
 from app.chatbots.schemas import Applied, ChatbotPut, VersionOnly
-from app.deps import DbDep, ResourcesDep
+from app.deps import DbDep, EngineDep
 from app.errors import Unprocessable
 from app.internal.auth import InternalAuthDep
-from app.public.lifecycle import forget_chatbot
 
 router = APIRouter(prefix="/internal/v1", tags=["internal"])
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -30,16 +29,16 @@ def parse(model: type[ModelT], payload: dict[str, Any]) -> ModelT:
 
 
 @router.put("/chatbots/{chatbot_id}", response_model=Applied)
-async def put_chatbot(chatbot_id: UUID, delivery: InternalAuthDep, db: DbDep, resources: ResourcesDep) -> Applied:
+async def put_chatbot(chatbot_id: UUID, delivery: InternalAuthDep, db: DbDep, engine: EngineDep) -> Applied:
     body = parse(ChatbotPut, delivery.payload)
     applied = await service.put_chatbot(db, delivery.id, chatbot_id, body)
-    forget_chatbot(resources, chatbot_id)  # e.g. new allowed domains apply to the next request
+    engine.forget_chatbot(chatbot_id)  # e.g. new allowed domains apply to the next request
     return applied
 
 
 @router.delete("/chatbots/{chatbot_id}", response_model=Applied)
-async def delete_chatbot(chatbot_id: UUID, delivery: InternalAuthDep, db: DbDep, resources: ResourcesDep) -> Applied:
+async def delete_chatbot(chatbot_id: UUID, delivery: InternalAuthDep, db: DbDep, engine: EngineDep) -> Applied:
     body = parse(VersionOnly, delivery.payload)
     applied = await service.delete_chatbot(db, delivery.id, chatbot_id, body.version)
-    forget_chatbot(resources, chatbot_id)
+    engine.forget_chatbot(chatbot_id)
     return applied

@@ -11,14 +11,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.chatbots.domains import domain_problem
+from app.internal.delivery import IgnoredReason
 from app.wire import INT64_MAX
 
 SUGGESTION_MAX_CHARS = 200  # one widget suggestion button
 HANDOFF_PHRASE_MAX_CHARS = 100  # one phrase that asks for a human
 DEFAULT_WIDGET_COLOR = "#4F46E5"
 DEFAULT_WIDGET_WELCOME = "Hi! Ask me anything about our documents."
-# Why a delivery was acknowledged without being applied (contract/status_codes.json "reasons").
-IgnoredReason = Literal["duplicate_delivery", "stale_version", "chatbot_deleted"]
 
 
 class Prompts(BaseModel):

@@ -1,4 +1,7 @@
-"""Rules for applying chatbot deliveries: newest version wins, tombstones, replays are no-ops."""
+"""Rules for applying chatbot deliveries: newest version wins, tombstones, replays are no-ops.
+
+The delivery protocol itself (dedupe -> lock -> stale check -> apply) is internal/delivery.py's.
+"""
 
 from __future__ import annotations
 
@@ -8,33 +11,35 @@ import asyncpg
 
 from app.chatbots import repository
 from app.chatbots.schemas import Applied, ChatbotPut
+from app.db.pool import Connection
 from app.errors import Unprocessable
+from app.internal.delivery import Ignored, apply_once
 
 
-async def put_chatbot(conn: asyncpg.Connection, delivery_id: str, chatbot_id: UUID, body: ChatbotPut) -> Applied:
-    async with conn.transaction():
-        if not await repository.record_delivery(conn, delivery_id):
-            return Applied(applied=False, reason="duplicate_delivery", detail="duplicate delivery")
-        current = await repository.lock_chatbot(conn, chatbot_id)
-        if current is not None and current["version"] >= body.version:
-            return Applied(
-                applied=False, reason="stale_version", detail=f"stale version {body.version} <= {current['version']}"
-            )
+def _answer(outcome: Applied | Ignored) -> Applied:
+    if isinstance(outcome, Ignored):
+        return Applied(applied=False, reason=outcome.reason, detail=outcome.detail)
+    return outcome
+
+
+async def put_chatbot(conn: Connection, delivery_id: str, chatbot_id: UUID, body: ChatbotPut) -> Applied:
+    async def apply(_current: asyncpg.Record | None) -> Applied:
         if await repository.keys_of_other_chatbots(conn, chatbot_id, body):
             raise Unprocessable("api_keys: a key id or hash already belongs to another chatbot")
         await repository.upsert_chatbot(conn, chatbot_id, body)
         await repository.replace_keys(conn, chatbot_id, body)
-    return Applied(applied=True)
+        return Applied(applied=True)
+
+    return _answer(
+        await apply_once(conn, delivery_id, body.version, lambda: repository.lock_chatbot(conn, chatbot_id), apply)
+    )
 
 
-async def delete_chatbot(conn: asyncpg.Connection, delivery_id: str, chatbot_id: UUID, version: int) -> Applied:
-    async with conn.transaction():
-        if not await repository.record_delivery(conn, delivery_id):
-            return Applied(applied=False, reason="duplicate_delivery", detail="duplicate delivery")
-        current = await repository.lock_chatbot(conn, chatbot_id)
-        if current is not None and current["version"] >= version:
-            return Applied(
-                applied=False, reason="stale_version", detail=f"stale version {version} <= {current['version']}"
-            )
+async def delete_chatbot(conn: Connection, delivery_id: str, chatbot_id: UUID, version: int) -> Applied:
+    async def apply(_current: asyncpg.Record | None) -> Applied:
         await repository.tombstone_chatbot(conn, chatbot_id, version)
-    return Applied(applied=True)
+        return Applied(applied=True)
+
+    return _answer(
+        await apply_once(conn, delivery_id, version, lambda: repository.lock_chatbot(conn, chatbot_id), apply)
+    )

@@ -11,6 +11,8 @@ from uuid import UUID
 
 import asyncpg
 
+from app.db.pool import Connection
+
 # Questions are compared case- and space-insensitively (the key of unanswered_handled).
 NORMALISED = "lower(regexp_replace(btrim(question), '\\s+', ' ', 'g'))"
 
@@ -18,7 +20,7 @@ Rating = Literal["up", "down", "none"]
 
 
 async def list_sessions(
-    conn: asyncpg.Connection,
+    conn: Connection,
     chatbot_id: UUID,
     *,
     since: date,
@@ -68,9 +70,7 @@ async def list_sessions(
     return list(rows), total
 
 
-async def _count_when_page_is_empty(
-    conn: asyncpg.Connection, chatbot_id: UUID, since: date, until: date, offset: int
-) -> int:
+async def _count_when_page_is_empty(conn: Connection, chatbot_id: UUID, since: date, until: date, offset: int) -> int:
     # An empty page past the end still reports the total, so a pager can step back. Only needed
     # when offset > 0; the filters are not re-applied (an upper bound is enough to page back).
     if offset == 0:
@@ -86,7 +86,7 @@ async def _count_when_page_is_empty(
     )
 
 
-async def find_session(conn: asyncpg.Connection, chatbot_id: UUID, session_id: UUID) -> asyncpg.Record | None:
+async def find_session(conn: Connection, chatbot_id: UUID, session_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT id, created_at, last_active_at, handoff_at, handoff_reason FROM chat_sessions"
         " WHERE id = $1 AND chatbot_id = $2",
@@ -95,7 +95,7 @@ async def find_session(conn: asyncpg.Connection, chatbot_id: UUID, session_id: U
     )
 
 
-async def transcript(conn: asyncpg.Connection, chatbot_id: UUID, session_id: UUID) -> list[asyncpg.Record]:
+async def transcript(conn: Connection, chatbot_id: UUID, session_id: UUID) -> list[asyncpg.Record]:
     """Messages in order, each answer with its sources, whether it was answered, and its feedback."""
     return await conn.fetch(
         """
@@ -112,9 +112,7 @@ async def transcript(conn: asyncpg.Connection, chatbot_id: UUID, session_id: UUI
     )
 
 
-async def unanswered_questions(
-    conn: asyncpg.Connection, chatbot_id: UUID, since: date, limit: int
-) -> list[asyncpg.Record]:
+async def unanswered_questions(conn: Connection, chatbot_id: UUID, since: date, limit: int) -> list[asyncpg.Record]:
     """Distinct unanswered questions (normalised) not handled since they were last asked."""
     return await conn.fetch(
         f"""
@@ -132,7 +130,7 @@ async def unanswered_questions(
     )
 
 
-async def mark_handled(conn: asyncpg.Connection, chatbot_id: UUID, questions: list[str]) -> int:
+async def mark_handled(conn: Connection, chatbot_id: UUID, questions: list[str]) -> int:
     """Record the questions as handled now; returns how many distinct keys were written."""
     result = await conn.execute(
         f"""
@@ -146,7 +144,7 @@ async def mark_handled(conn: asyncpg.Connection, chatbot_id: UUID, questions: li
     return int(result.split()[-1])
 
 
-async def daily_usage(conn: asyncpg.Connection, chatbot_id: UUID, since: date, until: date) -> list[asyncpg.Record]:
+async def daily_usage(conn: Connection, chatbot_id: UUID, since: date, until: date) -> list[asyncpg.Record]:
     """One row per UTC day with at least one question: counts, feedback, p50 latency, generator mix."""
     return await conn.fetch(
         """

@@ -18,21 +18,14 @@ from fastapi import APIRouter, Depends, Query
 from app.chatbots.router import parse
 from app.conversations.repository import Rating
 from app.conversations.schemas import MarkHandled, MarkHandledResult
-from app.conversations.service import ConversationsService, Window
-from app.deps import EmbedderDep, PoolDep
+from app.conversations.service import Window
+from app.deps import ConversationsServiceDep
 from app.internal.auth import InternalAuthDep
 from app.wire import INT64_MAX
 
 router = APIRouter(prefix="/internal/v1/chatbots/{chatbot_id}", tags=["internal"])
 
 DEFAULT_DAYS = 30
-
-
-def conversations_service(pool: PoolDep, embedder: EmbedderDep) -> ConversationsService:
-    return ConversationsService(pool, embedder)
-
-
-ConversationsServiceDep = Annotated[ConversationsService, Depends(conversations_service)]
 
 
 def window(

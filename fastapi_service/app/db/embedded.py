@@ -35,5 +35,5 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         """Release this process's handle; the last handle stops the server."""
         if self._server is not None:
-            self._server._cleanup()  # pgserver's own reference-counted stop
+            self._server.cleanup()  # pgserver's reference-counted stop: the last handle stops it
             self._server = None

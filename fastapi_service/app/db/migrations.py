@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
+from app.db.pool import Connection
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def available_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return [Migration(p.stem, p) for p in sorted(directory.glob("*.sql"))]
 
 
-async def apply_migrations(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
+async def apply_migrations(conn: Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply what is missing; return the versions applied by this call."""
     applied_now: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", ADVISORY_LOCK_KEY)
@@ -56,7 +56,7 @@ async def apply_migrations(conn: asyncpg.Connection, directory: Path = MIGRATION
     return applied_now
 
 
-async def pending_migrations(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
+async def pending_migrations(conn: Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
     done: set[str] = set()
     if exists:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+from typing import TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from pgvector.asyncpg import register_vector
 
 from app.config import Settings
+
+# What repositories take: a connection of their own or a pool's (`async with pool.acquire()`).
+Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import copy
+import functools
 import gc
 import logging
 import os
@@ -226,7 +227,9 @@ class EmbeddingService:
         return groups
 
     async def embed_one(self, text: str) -> np.ndarray:
-        return (await self.embed([text]))[0]
+        vectors = await self.embed([text])
+        vector: np.ndarray = vectors[0]
+        return vector
 
     def _enqueue(self, add: Callable[[], None], count: int) -> None:
         with self._work:
@@ -252,12 +255,12 @@ class EmbeddingService:
                     return
                 if self._queries:
                     taken = [self._queries.popleft() for _ in range(min(QUERY_BATCH_MAX, len(self._queries)))]
-                    job: Callable[[], None] = lambda taken=taken: self._encode_queries(taken)  # noqa: E731
+                    job: Callable[[], None] = functools.partial(self._encode_queries, taken)
                 else:
                     batch = self._batches.popleft()
                     if batch.future.done():  # its caller was cancelled
                         continue
-                    job = lambda batch=batch: self._encode_batch(batch)  # noqa: E731
+                    job = functools.partial(self._encode_batch, batch)
                 self.busy_threads += 1
             try:
                 job()
@@ -318,8 +321,10 @@ def _settle(future: asyncio.Future[np.ndarray], vector: np.ndarray | None, exc: 
             return
         if exc is not None:
             future.set_exception(exc)
-        else:
+        elif vector is not None:
             future.set_result(vector)
+        else:
+            future.set_exception(RuntimeError("the model thread returned no vector"))
 
     try:
         future.get_loop().call_soon_threadsafe(settle)

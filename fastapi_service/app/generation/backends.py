@@ -41,6 +41,8 @@ class Backend(Protocol):
 
     def stream(self, messages: list[dict[str, str]], options: Options) -> AsyncIterator[Piece]: ...
 
+    async def close(self) -> None: ...
+
 
 class OllamaBackend:
     name = "ollama"
@@ -66,7 +68,7 @@ class OllamaBackend:
             raise BackendUnavailable(f"ollama: {type(exc).__name__}: {exc}") from exc
 
     async def close(self) -> None:
-        await self.client._client.aclose()
+        await self.client.close()  # type: ignore[no-untyped-call]  # ollama leaves AsyncClient.close unannotated
 
 
 class OpenAIBackend:

@@ -7,8 +7,10 @@ from uuid import UUID
 
 import asyncpg
 
+from app.db.pool import Connection
 
-async def mark_session(conn: asyncpg.Connection, chatbot_id: UUID, session_id: UUID, reason: str) -> bool:
+
+async def mark_session(conn: Connection, chatbot_id: UUID, session_id: UUID, reason: str) -> bool:
     """Mark the session as handed off; False when it already was (a second request is a no-op)."""
     result = await conn.execute(
         "UPDATE chat_sessions SET handoff_at = now(), handoff_reason = $3"
@@ -20,7 +22,7 @@ async def mark_session(conn: asyncpg.Connection, chatbot_id: UUID, session_id: U
     return bool(result.endswith(" 1"))
 
 
-async def session_exists(conn: asyncpg.Connection, chatbot_id: UUID, session_id: UUID, key_kind: str) -> bool:
+async def session_exists(conn: Connection, chatbot_id: UUID, session_id: UUID, key_kind: str) -> bool:
     # A publishable key reaches only sessions started with a publishable key (as in app/chat).
     return bool(
         await conn.fetchval(
@@ -33,7 +35,7 @@ async def session_exists(conn: asyncpg.Connection, chatbot_id: UUID, session_id:
     )
 
 
-async def last_messages(conn: asyncpg.Connection, session_id: UUID, limit: int) -> list[asyncpg.Record]:
+async def last_messages(conn: Connection, session_id: UUID, limit: int) -> list[asyncpg.Record]:
     rows = await conn.fetch(
         "SELECT role, content, created_at FROM chat_messages WHERE session_id = $1"
         " ORDER BY created_at DESC, role DESC LIMIT $2",
@@ -43,7 +45,7 @@ async def last_messages(conn: asyncpg.Connection, session_id: UUID, limit: int) 
     return list(reversed(rows))
 
 
-async def queue_notice(conn: asyncpg.Connection, chatbot_id: UUID, session_id: UUID, payload: dict[str, Any]) -> None:
+async def queue_notice(conn: Connection, chatbot_id: UUID, session_id: UUID, payload: dict[str, Any]) -> None:
     await conn.execute(
         "INSERT INTO handoff_outbox (chatbot_id, session_id, payload) VALUES ($1, $2, $3)"
         " ON CONFLICT (session_id) DO NOTHING",

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.deps import PoolDep, SettingsDep
-from app.handoff.service import HandoffService
-from app.keys.deps import PublicKeyDep
+from app.deps import HandoffServiceDep
+from app.public.deps import PublicKeyDep
 from app.wire import Text
 
 router = APIRouter(prefix="/v1", tags=["public"])
-
-
-def handoff_service(pool: PoolDep, settings: SettingsDep) -> HandoffService:
-    return HandoffService(pool, settings)
-
-
-HandoffServiceDep = Annotated[HandoffService, Depends(handoff_service)]
 
 
 class HandoffRequest(BaseModel):

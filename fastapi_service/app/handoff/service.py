@@ -21,8 +21,8 @@ import httpx
 from app.config import Settings
 from app.errors import NotFound
 from app.handoff import repository
-from app.ingestion.callbacks import LEASE_SECONDS, backoff_seconds
 from app.keys.service import ApiKey
+from app.webhooks.retry import LEASE_SECONDS, backoff_seconds
 from app.webhooks.signing import sign_headers
 
 logger = logging.getLogger(__name__)

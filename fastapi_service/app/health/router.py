@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from app.db.migrations import pending_migrations
-from app.deps import ResourcesDep
+from app.deps import EngineDep
 
 router = APIRouter(tags=["health"])
 
@@ -19,15 +19,16 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(resources: ResourcesDep) -> JSONResponse:
+async def readyz(engine: EngineDep) -> JSONResponse:
     checks: dict[str, str] = {}
-    if resources.pool is None:
-        checks["database"] = resources.startup_error or "not connected"
+    pool = engine.database.pool
+    if pool is None:
+        checks["database"] = engine.database.startup_error or "not connected"
         checks["migrations"] = "unknown (no database)"
     else:
         try:
             async with asyncio.timeout(2):
-                async with resources.pool.acquire() as conn:
+                async with pool.acquire() as conn:
                     await conn.fetchval("SELECT 1")
                     pending = await pending_migrations(conn)
             checks["database"] = "ok"
@@ -35,7 +36,7 @@ async def readyz(resources: ResourcesDep) -> JSONResponse:
         except (TimeoutError, OSError, Exception) as exc:  # any failure means "not ready"
             checks["database"] = f"unreachable: {type(exc).__name__}"
             checks["migrations"] = "unknown (no database)"
-    embedder = resources.embedder
+    embedder = engine.embedder
     if embedder.loaded:
         checks["embedding_model"] = "ok"
     else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.ingestion.extractors import Block
+from app.extraction.extractors import PageText
 
 SAFETY_TOKENS = 2  # a slice re-tokenized alone can split a word differently at its edges
 # Memory bound: sections are tokenized in segments of at most this many characters (cut at a line
@@ -26,15 +26,6 @@ SEGMENTS_PER_CALL = 16
 class Chunk:
     text: str
     metadata: dict[str, Any]  # {title, heading, page, url}
-
-
-@dataclass(frozen=True)
-class PageText:
-    """Extracted blocks of one document or one crawled page, with what citations need."""
-
-    blocks: list[Block]
-    title: str | None
-    url: str | None = None
 
 
 def sections(page: PageText) -> list[tuple[str, dict[str, Any]]]:

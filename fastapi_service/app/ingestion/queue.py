@@ -21,6 +21,7 @@ import asyncpg
 import procrastinate
 
 from app.config import Settings
+from app.db.pool import Connection
 
 QUEUE = "ingestion"
 TASK_NAME = "ingest_source"
@@ -29,7 +30,7 @@ PRIORITY_REFRESH = -10  # ...a scheduled link refresh
 MAX_BACKLOG_PENALTY = 1000
 
 
-async def defer_ingest(conn: asyncpg.Connection, source_id: UUID, version: int, *, refresh: bool = False) -> int | None:
+async def defer_ingest(conn: Connection, source_id: UUID, version: int, *, refresh: bool = False) -> int | None:
     """Queue the job for (source, version) in the caller's transaction; return its id.
 
     If that job is already waiting, return the waiting job's id instead of a duplicate.
@@ -60,9 +61,10 @@ async def defer_ingest(conn: asyncpg.Connection, source_id: UUID, version: int, 
             )
             return int(ids[0])
     except asyncpg.UniqueViolationError:
-        return await conn.fetchval(  # type: ignore[no-any-return]
+        waiting = await conn.fetchval(
             "SELECT id FROM procrastinate_jobs WHERE queueing_lock = $1 AND status = 'todo'", queueing_lock
         )
+        return int(waiting) if waiting is not None else None
 
 
 JobFunc = Callable[[UUID, int, bool, bool], Awaitable[str]]

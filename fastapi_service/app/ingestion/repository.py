@@ -10,10 +10,11 @@ from uuid import UUID
 import asyncpg
 import numpy as np
 
+from app.db.pool import Connection
 from app.ingestion.chunking import Chunk
 
 
-async def lock_source(conn: asyncpg.Connection, source_id: UUID) -> asyncpg.Record | None:
+async def lock_source(conn: Connection, source_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
         """
         SELECT id, chatbot_id, version, deleted, kind, name, spec, content, state, indexed_version, chunk_count,
@@ -24,7 +25,7 @@ async def lock_source(conn: asyncpg.Connection, source_id: UUID) -> asyncpg.Reco
     )
 
 
-async def set_crawl_pages(conn: asyncpg.Connection, source_id: UUID, indexed: int, skipped: int) -> None:
+async def set_crawl_pages(conn: Connection, source_id: UUID, indexed: int, skipped: int) -> None:
     await conn.execute(
         "UPDATE sources SET pages_indexed = $2, pages_skipped = $3 WHERE id = $1", source_id, indexed, skipped
     )
@@ -37,19 +38,17 @@ def crawl_pages(source: asyncpg.Record) -> dict[str, int] | None:
     return {"indexed": source["pages_indexed"], "skipped": source["pages_skipped"] or 0}
 
 
-async def set_processing(conn: asyncpg.Connection, source_id: UUID) -> None:
+async def set_processing(conn: Connection, source_id: UUID) -> None:
     await conn.execute(
         "UPDATE sources SET state = 'processing', error = NULL, updated_at = now() WHERE id = $1", source_id
     )
 
 
-async def clear_staging(conn: asyncpg.Connection | asyncpg.Pool, source_id: UUID) -> None:
+async def clear_staging(conn: Connection | asyncpg.Pool, source_id: UUID) -> None:
     await conn.execute("DELETE FROM chunk_staging WHERE source_id = $1", source_id)
 
 
-async def set_progress(
-    conn: asyncpg.Pool | asyncpg.Connection, source_id: UUID, version: int, done: int, total: int
-) -> bool:
+async def set_progress(conn: asyncpg.Pool | Connection, source_id: UUID, version: int, done: int, total: int) -> bool:
     """Record embedding progress; False when the source has moved on to another version or is deleted."""
     status = await conn.execute(
         "UPDATE sources SET chunks_done = $3, chunks_total = $4 WHERE id = $1 AND version = $2 AND NOT deleted",
@@ -77,7 +76,7 @@ async def stage_chunks(
 
 
 async def replace_chunks(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     source_id: UUID,
     chatbot_id: UUID,
@@ -103,7 +102,7 @@ async def replace_chunks(
         version,
     )
     await conn.execute("DELETE FROM chunk_staging WHERE source_id = $1", source_id)
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         """
         UPDATE sources SET state = 'ready', error = NULL, indexed_version = $2, chunk_count = $3,
             indexed_at = now(), chunks_done = NULL, chunks_total = NULL,
@@ -116,9 +115,11 @@ async def replace_chunks(
         count,
         refresh_hours or 0.0,
     )
+    assert row is not None  # the caller holds the row lock: the source exists
+    return row
 
 
-async def set_failed(conn: asyncpg.Connection, source_id: UUID, error: str, refresh_hours: float | None) -> None:
+async def set_failed(conn: Connection, source_id: UUID, error: str, refresh_hours: float | None) -> None:
     """The previous version's chunks (if any) keep serving; a link still gets its next refresh."""
     await conn.execute(
         """
@@ -132,7 +133,7 @@ async def set_failed(conn: asyncpg.Connection, source_id: UUID, error: str, refr
     )
 
 
-async def due_links(conn: asyncpg.Connection, limit: int = 100) -> list[asyncpg.Record]:
+async def due_links(conn: Connection, limit: int = 100) -> list[asyncpg.Record]:
     """Claim links whose refresh is due (clearing next_refresh_at), for the sweep to queue."""
     return await conn.fetch(
         """
@@ -145,7 +146,7 @@ async def due_links(conn: asyncpg.Connection, limit: int = 100) -> list[asyncpg.
     )
 
 
-async def queue_depth(conn: asyncpg.Connection, queue: str) -> dict[str, int]:
+async def queue_depth(conn: Connection, queue: str) -> dict[str, int]:
     rows = await conn.fetch(
         "SELECT status::text, count(*) AS n FROM procrastinate_jobs WHERE queue_name = $1"
         " AND status IN ('todo', 'doing') GROUP BY status",

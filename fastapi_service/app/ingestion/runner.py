@@ -22,9 +22,10 @@ import procrastinate
 
 from app.config import Settings
 from app.embedding.service import EmbeddingService
+from app.extraction import sandbox
 from app.handoff.service import HandoffService
-from app.ingestion import callbacks, queue, repository, sandbox
-from app.ingestion.service import IngestionContext, run_job
+from app.ingestion import callbacks, queue, repository
+from app.ingestion.service import IngestionContext, JobOutcome, run_job
 from app.links.fetcher import SafeFetcher
 from app.observability.metrics import INGESTION_QUEUE_DEPTH
 
@@ -38,6 +39,7 @@ class IngestionWorker:
         dsn: str,
         pool: asyncpg.Pool,
         embedder: EmbeddingService,
+        handoffs: HandoffService,
         fetcher: SafeFetcher | None = None,
     ) -> None:
         self.settings = settings
@@ -45,11 +47,11 @@ class IngestionWorker:
         self.context = IngestionContext(settings, pool, embedder, fetcher or SafeFetcher(settings))
         self.job_app: procrastinate.App = queue.build_job_app(dsn, settings, self._run)
         self.callback_client = httpx.AsyncClient(trust_env=False, follow_redirects=False)
-        self.handoffs = HandoffService(pool, settings)  # its notices go out with the status callbacks
+        self.handoffs = handoffs  # its notices to Odoo go out with the status callbacks
         self._worker_task: asyncio.Task[None] | None = None
         self._maintenance_task: asyncio.Task[None] | None = None
 
-    async def _run(self, source_id: UUID, version: int, refresh: bool, last_try: bool) -> str:
+    async def _run(self, source_id: UUID, version: int, refresh: bool, last_try: bool) -> JobOutcome:
         return await run_job(self.context, source_id, version, refresh, last_try)
 
     async def start(self) -> None:

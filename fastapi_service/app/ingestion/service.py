@@ -15,17 +15,19 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from app.config import Settings
+from app.db.pool import Connection
 from app.embedding.service import EmbeddingService
+from app.extraction.extractors import Limits, PageText
+from app.extraction.sandbox import DocumentIn, Outcome, SandboxLimits, extract_in_sandbox
 from app.ingestion import callbacks, repository
-from app.ingestion.chunking import Chunk, PageText, chunk_pages
-from app.ingestion.extractors import Limits
-from app.ingestion.sandbox import DocumentIn, Outcome, SandboxLimits, extract_in_sandbox
+from app.ingestion.chunking import Chunk, chunk_pages
 from app.links.crawler import CrawlFailed, crawl
 from app.links.fetcher import SafeFetcher
 from app.links.ssrf import FetchRefused
@@ -34,6 +36,16 @@ from app.observability.metrics import INGESTED_CHUNKS, INGESTION_JOB_SECONDS, IN
 logger = logging.getLogger(__name__)
 
 MB = 1024 * 1024
+
+
+class JobOutcome(StrEnum):
+    """How a job ended (its return value, a log field and the `outcome` label of the jobs metric)."""
+
+    READY = "ready"  # the version is indexed and serving
+    FAILED = "failed"  # it cannot be ingested as it is; the reason is recorded for the tenant
+    SUPERSEDED = "superseded"  # the source was deleted or has a newer version (with its own job)
+    UNCHANGED = "unchanged"  # a retry after the commit already happened (e.g. a killed worker)
+    RETRIED = "retried"  # metric only: the attempt failed and the job queue runs it again
 
 
 class PermanentFailure(Exception):
@@ -66,11 +78,11 @@ class IngestionContext:
         )
 
 
-async def run_job(ctx: IngestionContext, source_id: UUID, version: int, refresh: bool, last_try: bool) -> str:
-    """Return the outcome: ready, failed, superseded or unchanged."""
+async def run_job(ctx: IngestionContext, source_id: UUID, version: int, refresh: bool, last_try: bool) -> JobOutcome:
+    """Run one attempt; return its outcome (never RETRIED: a retried attempt raises)."""
     started = time.monotonic()
     claimed = await claim(ctx, source_id, version, refresh)
-    if isinstance(claimed, str):
+    if isinstance(claimed, JobOutcome):
         INGESTION_JOBS.labels(claimed).inc()
         return claimed
     kind = claimed["kind"]
@@ -101,7 +113,7 @@ async def run_job(ctx: IngestionContext, source_id: UUID, version: int, refresh:
         outcome = await fail(ctx, claimed, "the document holds data that cannot be stored", refresh_hours)
     except Exception as exc:
         if not last_try:
-            INGESTION_JOBS.labels("retried").inc()
+            INGESTION_JOBS.labels(JobOutcome.RETRIED).inc()
             raise
         # The tenant sees our own sentences only, never a raw database or library message.
         reason = str(exc) if isinstance(exc, TransientFailure) else f"an internal error ({type(exc).__name__})"
@@ -113,20 +125,29 @@ async def run_job(ctx: IngestionContext, source_id: UUID, version: int, refresh:
         extra={
             "source": str(source_id),
             "version": version,
-            "outcome": outcome,
+            "outcome": outcome.value,
             "seconds": {k: round(v, 3) for k, v in stages.items()},
         },
     )
     return outcome
 
 
-async def claim(ctx: IngestionContext, source_id: UUID, version: int, refresh: bool) -> asyncpg.Record | str:
+async def lock_version(conn: Connection, source_id: UUID, version: int) -> asyncpg.Record | None:
+    """Lock the source row while it still wants `version`: None when it was deleted or carries a
+    newer version since (the job is superseded). In the caller's transaction."""
+    source = await repository.lock_source(conn, source_id)
+    if source is None or source["deleted"] or source["version"] != version:
+        return None
+    return source
+
+
+async def claim(ctx: IngestionContext, source_id: UUID, version: int, refresh: bool) -> asyncpg.Record | JobOutcome:
     async with ctx.pool.acquire() as conn, conn.transaction():
-        source = await repository.lock_source(conn, source_id)
-        if source is None or source["deleted"] or source["version"] != version:
-            return "superseded"
+        source = await lock_version(conn, source_id, version)
+        if source is None:
+            return JobOutcome.SUPERSEDED
         if not refresh and source["indexed_version"] == version and source["state"] == "ready":
-            return "unchanged"  # a retry after the commit already happened (e.g. killed worker)
+            return JobOutcome.UNCHANGED
         await repository.set_processing(conn, source_id)
         await callbacks.record_status(
             conn,
@@ -220,12 +241,12 @@ async def report_progress(
             )
 
 
-async def commit(ctx: IngestionContext, claimed: asyncpg.Record, total: int, refresh_hours: Any) -> str:
+async def commit(ctx: IngestionContext, claimed: asyncpg.Record, total: int, refresh_hours: Any) -> JobOutcome:
     source_id, version = claimed["id"], claimed["version"]
     async with ctx.pool.acquire() as conn, conn.transaction():
-        source = await repository.lock_source(conn, source_id)
-        if source is None or source["deleted"] or source["version"] != version:
-            return "superseded"
+        source = await lock_version(conn, source_id, version)
+        if source is None:
+            return JobOutcome.SUPERSEDED
         row = await repository.replace_chunks(
             conn,
             source_id=source_id,
@@ -245,15 +266,15 @@ async def commit(ctx: IngestionContext, claimed: asyncpg.Record, total: int, ref
             pages=repository.crawl_pages(source),
         )
     INGESTED_CHUNKS.inc(total)
-    return "ready"
+    return JobOutcome.READY
 
 
-async def fail(ctx: IngestionContext, claimed: asyncpg.Record, reason: str, refresh_hours: Any) -> str:
+async def fail(ctx: IngestionContext, claimed: asyncpg.Record, reason: str, refresh_hours: Any) -> JobOutcome:
     source_id, version = claimed["id"], claimed["version"]
     async with ctx.pool.acquire() as conn, conn.transaction():
-        source = await repository.lock_source(conn, source_id)
-        if source is None or source["deleted"] or source["version"] != version:
-            return "superseded"
+        source = await lock_version(conn, source_id, version)
+        if source is None:
+            return JobOutcome.SUPERSEDED
         await repository.set_failed(conn, source_id, reason, refresh_hours)
         await repository.clear_staging(conn, source_id)
         await callbacks.record_status(
@@ -268,4 +289,4 @@ async def fail(ctx: IngestionContext, claimed: asyncpg.Record, reason: str, refr
             pages=repository.crawl_pages(source),
         )
     logger.info("ingestion failed", extra={"source": str(source_id), "version": version, "reason": reason})
-    return "failed"
+    return JobOutcome.FAILED

@@ -7,8 +7,10 @@ from uuid import UUID
 
 import asyncpg
 
+from app.db.pool import Connection
 
-async def find_key(conn: asyncpg.Connection, sha256: str) -> asyncpg.Record | None:
+
+async def find_key(conn: Connection, sha256: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         """
         SELECT k.id AS key_id, k.kind, k.expires_at,
@@ -21,7 +23,7 @@ async def find_key(conn: asyncpg.Connection, sha256: str) -> asyncpg.Record | No
     )
 
 
-async def touch_keys(conn: asyncpg.Connection, key_ids: Iterable[UUID]) -> None:
+async def touch_keys(conn: Connection, key_ids: Iterable[UUID]) -> None:
     await conn.execute(
         "UPDATE api_keys SET last_used_at = now() WHERE id = ANY($1::uuid[])"
         " AND (last_used_at IS NULL OR last_used_at < now() - interval '1 second')",
@@ -29,6 +31,6 @@ async def touch_keys(conn: asyncpg.Connection, key_ids: Iterable[UUID]) -> None:
     )
 
 
-async def allowed_domains_of_active_chatbots(conn: asyncpg.Connection) -> list[str]:
+async def allowed_domains_of_active_chatbots(conn: Connection) -> list[str]:
     rows = await conn.fetch("SELECT DISTINCT unnest(allowed_domains) AS d FROM chatbots WHERE NOT deleted AND active")
     return [r["d"] for r in rows]

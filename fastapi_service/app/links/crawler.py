@@ -13,8 +13,8 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 from urllib.robotparser import RobotFileParser
 
-from app.ingestion.chunking import PageText
-from app.ingestion.sandbox import DocumentIn, Outcome
+from app.extraction.extractors import PageText
+from app.extraction.sandbox import DocumentIn, Outcome
 from app.links.fetcher import Fetched, FetchFailed, SafeFetcher, check_url
 from app.links.ssrf import FetchRefused
 

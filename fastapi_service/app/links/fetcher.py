@@ -11,12 +11,12 @@ import asyncio
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-import httpcore
 import httpx
 
 from app.config import Settings
-from app.ingestion.charsets import split_content_type
-from app.links.ssrf import AddressPolicy, FetchRefused, GuardedNetworkBackend, forbidden_reason, literal_address
+from app.extraction.charsets import split_content_type
+from app.links.ssrf import AddressPolicy, FetchRefused, forbidden_reason, literal_address
+from app.links.transport import GuardedTransport
 
 REDIRECT_CODES = {301, 302, 303, 307, 308}
 
@@ -62,16 +62,8 @@ class SafeFetcher:
     def __init__(self, settings: Settings, policy: AddressPolicy | None = None) -> None:
         self.settings = settings
         self.policy = policy or AddressPolicy(allow_private=settings.fetch_allow_private_networks)
-        transport = httpx.AsyncHTTPTransport(retries=0)
-        # The stock transport with our network backend: the only place sockets are opened.
-        transport._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            max_connections=10,
-            keepalive_expiry=5.0,
-            network_backend=GuardedNetworkBackend(self.policy),
-        )
         self.client = httpx.AsyncClient(
-            transport=transport,
+            transport=GuardedTransport(self.policy),  # the only place sockets are opened
             follow_redirects=False,
             trust_env=False,
             timeout=httpx.Timeout(settings.fetch_timeout_seconds),

@@ -80,5 +80,5 @@ class RequestContextMiddleware:
 
 def _is_last(message: Message) -> bool:
     if message["type"] == "http.response.body":
-        return not message.get("more_body", False)
-    return message["type"] == "http.response.pathsend"
+        return not bool(message.get("more_body", False))
+    return bool(message["type"] == "http.response.pathsend")

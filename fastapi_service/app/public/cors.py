@@ -16,6 +16,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.public.origins import OriginRegistry
+from app.state import Engine
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +39,11 @@ class PublicCorsMiddleware:
         self.prefix = prefix
 
     def _registry(self, scope: Scope) -> OriginRegistry | None:
-        resources = scope["app"].state.resources if "app" in scope else None
-        return resources.extras.get("origin_registry") if resources else None
+        """The registry in the lifespan state (see app/state.py), once the engine has built it."""
+        engine = scope.get("state", {}).get("engine")
+        if isinstance(engine, Engine) and engine.services is not None:
+            return engine.services.origins
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):

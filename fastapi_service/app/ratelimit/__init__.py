@@ -1,1 +1,1 @@
-"""Rate limits of the public API (slowapi/limits), per key and per client IP."""
+"""Rate limits of the public API (the `limits` library), per key and per client IP."""

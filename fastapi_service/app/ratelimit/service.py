@@ -1,8 +1,8 @@
-"""Fixed per-minute budgets per API key and per (chatbot, client IP), on slowapi's storage.
+"""Fixed per-minute budgets per API key and per (chatbot, client IP), with the `limits` library.
 
-slowapi builds the `limits` storage from RATE_LIMIT_STORAGE_URL (`memory://` in one process,
-`redis://host:port` so limits hold across processes) and its strategy; the checks run in a
-dependency because the budgets depend on the chatbot the key resolves to. Storage calls for
+The storage comes from RATE_LIMIT_STORAGE_URL (`memory://` in one process, `redis://host:port` so
+limits hold across processes), the fixed-window strategy from `limits.strategies`; the checks run
+in a dependency because the budgets depend on the chatbot the key resolves to. Storage calls for
 networked backends run in a thread so they never block the event loop.
 """
 
@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import time
-import warnings
 from dataclasses import dataclass
 
 from limits import RateLimitItem, RateLimitItemPerMinute, parse
-from slowapi import Limiter
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
 
 from app.errors import RateLimited
 
@@ -30,16 +29,8 @@ class Budget:
 
 class RateLimiter:
     def __init__(self, storage_url: str, default_key: str, default_ip: str, auth_failures: str = "20/minute") -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # slowapi looks for a config file we do not use
-            self._limiter = Limiter(
-                key_func=lambda: "unused",
-                storage_uri=storage_url,
-                strategy="fixed-window",
-                key_prefix="cbp",
-                config_filename=os.devnull,
-            )
-        self._strategy = self._limiter._limiter
+        self._storage = storage_from_string(storage_url)
+        self._strategy = FixedWindowRateLimiter(self._storage)
         self._in_process = storage_url.startswith("memory://")
         self.default_key = parse(default_key)
         self.default_ip = parse(default_ip)
@@ -91,6 +82,3 @@ class RateLimiter:
             raise RateLimited(
                 "too many requests; slow down and retry later", headers={"Retry-After": str(math.ceil(wait))}
             )
-
-    def reset(self) -> None:
-        self._limiter.reset()

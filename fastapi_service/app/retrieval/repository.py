@@ -16,6 +16,8 @@ from uuid import UUID
 import asyncpg
 import numpy as np
 
+from app.db.pool import Connection
+
 # Okapi BM25 with Lucene's non-negative idf: ln(1 + (N - df + 0.5) / (df + 0.5)).
 # Document frequencies are counted from the chatbot's own postings, so scores depend only on the
 # chatbot's corpus (tenants never influence each other's ranking).
@@ -140,7 +142,7 @@ def ranked_sql(scoring: str, dense_ids_given: bool) -> tuple[str, tuple[str, ...
 
 
 async def ranked_chunks(
-    conn: asyncpg.Connection,
+    conn: Connection,
     chatbot_id: UUID,
     *,
     scoring: str,
@@ -171,12 +173,12 @@ async def ranked_chunks(
     return await conn.fetch(sql, *(values[name] for name in names))
 
 
-async def chunk_count(conn: asyncpg.Connection, chatbot_id: UUID) -> int:
+async def chunk_count(conn: Connection, chatbot_id: UUID) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM bm25_docs WHERE chatbot_id = $1", chatbot_id))
 
 
 async def dense_approximate(
-    conn: asyncpg.Connection, chatbot_id: UUID, vector: np.ndarray, limit: int, ef_search: int, iterative: bool
+    conn: Connection, chatbot_id: UUID, vector: np.ndarray, limit: int, ef_search: int, iterative: bool
 ) -> list[tuple[int, float]]:
     """HNSW search; with pgvector >= 0.8 the scan continues until `limit` rows pass the filter."""
     async with conn.transaction():
@@ -197,6 +199,6 @@ async def dense_approximate(
     return hits
 
 
-async def pgvector_version(conn: asyncpg.Connection) -> tuple[int, ...]:
+async def pgvector_version(conn: Connection) -> tuple[int, ...]:
     text = await conn.fetchval("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
     return tuple(int(p) for p in (text or "0").split(".") if p.isdigit())

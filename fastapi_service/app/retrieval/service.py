@@ -21,6 +21,7 @@ import asyncpg
 import numpy as np
 
 from app.config import Settings
+from app.db.pool import Connection
 from app.embedding.service import EmbeddingService
 from app.observability.metrics import RETRIEVAL_SECONDS
 from app.retrieval import repository
@@ -70,12 +71,12 @@ class Retriever:
             self._vectors.popitem(last=False)
         return vector
 
-    async def _iterative_scan(self, conn: asyncpg.Connection) -> bool:
+    async def _iterative_scan(self, conn: Connection) -> bool:
         if self._iterative is None:
             self._iterative = await repository.pgvector_version(conn) >= (0, 8)
         return self._iterative
 
-    async def _count(self, conn: asyncpg.Connection, chatbot_id: UUID) -> int:
+    async def _count(self, conn: Connection, chatbot_id: UUID) -> int:
         now = time.monotonic()
         cached = self._counts.get(chatbot_id)
         if cached and cached[0] > now:
@@ -85,7 +86,7 @@ class Retriever:
         return n
 
     async def _approximate_ids(
-        self, conn: asyncpg.Connection, chatbot_id: UUID, vector: np.ndarray, limit: int, n: int
+        self, conn: Connection, chatbot_id: UUID, vector: np.ndarray, limit: int, n: int
     ) -> list[int] | None:
         """HNSW candidates, or None when the index ran out before the filter was satisfied (no
         iterative scan, or a very small share of a large table): then the search is exact rather

@@ -6,22 +6,19 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from app.deps import ResourcesDep
+from app.deps import RetrieverDep
 from app.errors import Unprocessable
-from app.keys.deps import SecretKeyDep
-from app.public.lifecycle import answering_service
-from app.retrieval.service import Retriever
+from app.public.deps import SecretKeyDep
 from app.search.schemas import SearchRequest, SearchResponse
 
 router = APIRouter(prefix="/v1", tags=["public"])
 
 
 @router.post("/search", response_model=SearchResponse)
-async def search(body: SearchRequest, key: SecretKeyDep, resources: ResourcesDep) -> Any:
+async def search(body: SearchRequest, key: SecretKeyDep, retriever: RetrieverDep) -> Any:
     query = body.query.strip()
     if not query:
         raise Unprocessable("query: must not be empty")
-    retriever: Retriever = answering_service(resources, "retriever")
     hits = await retriever.search(key.chatbot.id, query, body.top_k, body.mode)
     results = [
         {

@@ -7,13 +7,15 @@ from uuid import UUID
 
 import asyncpg
 
+from app.db.pool import Connection
 
-async def lock_chatbot_shared(conn: asyncpg.Connection, chatbot_id: UUID) -> asyncpg.Record | None:
+
+async def lock_chatbot_shared(conn: Connection, chatbot_id: UUID) -> asyncpg.Record | None:
     """FOR SHARE: source writes of one chatbot run in parallel, but not alongside its DELETE."""
     return await conn.fetchrow("SELECT id, deleted FROM chatbots WHERE id = $1 FOR SHARE", chatbot_id)
 
 
-async def lock_source(conn: asyncpg.Connection, source_id: UUID) -> asyncpg.Record | None:
+async def lock_source(conn: Connection, source_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT id, chatbot_id, version, deleted, state, kind, spec, indexed_version, chunk_count, indexed_at"
         " FROM sources WHERE id = $1 FOR UPDATE",
@@ -22,7 +24,7 @@ async def lock_source(conn: asyncpg.Connection, source_id: UUID) -> asyncpg.Reco
 
 
 async def upsert_source(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     source_id: UUID,
     chatbot_id: UUID,
@@ -56,7 +58,7 @@ async def upsert_source(
     )
 
 
-async def update_metadata(conn: asyncpg.Connection, source_id: UUID, version: int, name: str) -> None:
+async def update_metadata(conn: Connection, source_id: UUID, version: int, name: str) -> None:
     """A new version whose content is what is indexed already: its chunks serve it as they are."""
     await conn.execute(
         "UPDATE sources SET version = $2, indexed_version = $2, name = $3, updated_at = now() WHERE id = $1",
@@ -66,7 +68,7 @@ async def update_metadata(conn: asyncpg.Connection, source_id: UUID, version: in
     )
 
 
-async def tombstone_source(conn: asyncpg.Connection, source_id: UUID, chatbot_id: UUID, version: int) -> None:
+async def tombstone_source(conn: Connection, source_id: UUID, chatbot_id: UUID, version: int) -> None:
     """Delete the source's chunks and keep a versioned tombstone, in the caller's transaction."""
     await conn.execute("DELETE FROM chunks WHERE source_id = $1", source_id)
     await conn.execute("DELETE FROM chunk_staging WHERE source_id = $1", source_id)
@@ -85,7 +87,7 @@ async def tombstone_source(conn: asyncpg.Connection, source_id: UUID, chatbot_id
     )
 
 
-async def list_sources(conn: asyncpg.Connection, chatbot_id: UUID) -> list[asyncpg.Record]:
+async def list_sources(conn: Connection, chatbot_id: UUID) -> list[asyncpg.Record]:
     return await conn.fetch(
         """
         SELECT id, version, kind, name, state, chunk_count, error, indexed_version, indexed_at, chunks_done, chunks_total

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.chatbots.schemas import IgnoredReason
+from app.internal.delivery import IgnoredReason
 from app.wire import INT64_MAX
 
 SourceState = Literal["queued", "processing", "ready", "failed"]

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,10 +20,11 @@ from uuid import UUID
 
 import asyncpg
 
-from app.chatbots.repository import record_delivery
 from app.config import Settings
+from app.db.pool import Connection
 from app.errors import Conflict, Unprocessable
 from app.ingestion import callbacks, queue
+from app.internal.delivery import Ignored, apply_once
 from app.sources import repository
 from app.sources.schemas import Progress, SourceAccepted, SourcePut, SourceStatus
 
@@ -59,8 +61,9 @@ def _decode_document(body: SourcePut, settings: Settings) -> Prepared:
 def _link_spec(body: SourcePut, settings: Settings) -> Prepared:
     link = body.link
     assert link is not None
-    spec = {
-        "url": link.url.strip(),
+    url = link.url.strip()
+    spec: dict[str, Any] = {
+        "url": url,
         "max_depth": link.max_depth,
         "max_pages": link.max_pages,
         "refresh_hours": link.refresh_hours or None,
@@ -74,7 +77,7 @@ def _link_spec(body: SourcePut, settings: Settings) -> Prepared:
         return Prepared(
             spec, error=f"max_pages {link.max_pages} is above this engine's limit of {settings.crawl_max_pages}"
         )
-    parts = urlsplit(spec["url"])
+    parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return Prepared(spec, error="only absolute http:// and https:// links can be ingested")
     return Prepared(spec)
@@ -104,8 +107,28 @@ def _metadata_only(current: asyncpg.Record | None, body: SourcePut, prepared: Pr
     )
 
 
+async def _lock_source(
+    conn: Connection, chatbot_id: UUID, source_id: UUID, *, ignore_deleted_chatbot: bool
+) -> asyncpg.Record | Ignored | None:
+    """Lock the chatbot FOR SHARE (source writes of one chatbot run in parallel, but not alongside
+    its DELETE), then the source FOR UPDATE; a source id of another chatbot is refused."""
+    chatbot = await repository.lock_chatbot_shared(conn, chatbot_id)
+    if ignore_deleted_chatbot and chatbot is not None and chatbot["deleted"]:
+        return Ignored("chatbot_deleted", "the chatbot is deleted; source ignored")
+    current = await repository.lock_source(conn, source_id)
+    if current is not None and current["chatbot_id"] != chatbot_id:
+        raise Conflict("this source id belongs to another chatbot")
+    return current
+
+
+def _answer(outcome: SourceAccepted | Ignored) -> SourceAccepted:
+    if isinstance(outcome, Ignored):
+        return SourceAccepted(applied=False, reason=outcome.reason, detail=outcome.detail)
+    return outcome
+
+
 async def put_source(
-    conn: asyncpg.Connection,
+    conn: Connection,
     settings: Settings,
     delivery_id: str,
     chatbot_id: UUID,
@@ -113,22 +136,9 @@ async def put_source(
     body: SourcePut,
 ) -> SourceAccepted:
     prepared = await prepare(body, settings)
-    async with conn.transaction():
-        if not await record_delivery(conn, delivery_id):
-            return SourceAccepted(applied=False, reason="duplicate_delivery", detail="duplicate delivery")
-        chatbot = await repository.lock_chatbot_shared(conn, chatbot_id)
-        if chatbot is not None and chatbot["deleted"]:
-            return SourceAccepted(
-                applied=False, reason="chatbot_deleted", detail="the chatbot is deleted; source ignored"
-            )
-        current = await repository.lock_source(conn, source_id)
-        if current is not None and current["chatbot_id"] != chatbot_id:
-            raise Conflict("this source id belongs to another chatbot")
-        if current is not None and current["version"] >= body.version:
-            return SourceAccepted(
-                applied=False, reason="stale_version", detail=f"stale version {body.version} <= {current['version']}"
-            )
-        if _metadata_only(current, body, prepared):
+
+    async def apply(current: asyncpg.Record | None) -> SourceAccepted:
+        if current is not None and _metadata_only(current, body, prepared):
             # A rename (or a replay of the same file under a new version): nothing to re-embed.
             await repository.update_metadata(conn, source_id, body.version, body.name)
             await callbacks.record_status(
@@ -165,28 +175,28 @@ async def put_source(
             state=state,
             error=prepared.error,
         )
-    return SourceAccepted(applied=True, job=job, detail=prepared.error or "")
+        return SourceAccepted(applied=True, job=job, detail=prepared.error or "")
+
+    def lock() -> Awaitable[asyncpg.Record | Ignored | None]:
+        return _lock_source(conn, chatbot_id, source_id, ignore_deleted_chatbot=True)
+
+    return _answer(await apply_once(conn, delivery_id, body.version, lock, apply))
 
 
 async def delete_source(
-    conn: asyncpg.Connection, delivery_id: str, chatbot_id: UUID, source_id: UUID, version: int
+    conn: Connection, delivery_id: str, chatbot_id: UUID, source_id: UUID, version: int
 ) -> SourceAccepted:
-    async with conn.transaction():
-        if not await record_delivery(conn, delivery_id):
-            return SourceAccepted(applied=False, reason="duplicate_delivery", detail="duplicate delivery")
-        await repository.lock_chatbot_shared(conn, chatbot_id)
-        current = await repository.lock_source(conn, source_id)
-        if current is not None and current["chatbot_id"] != chatbot_id:
-            raise Conflict("this source id belongs to another chatbot")
-        if current is not None and current["version"] >= version:
-            return SourceAccepted(
-                applied=False, reason="stale_version", detail=f"stale version {version} <= {current['version']}"
-            )
+    async def apply(_current: asyncpg.Record | None) -> SourceAccepted:
         await repository.tombstone_source(conn, source_id, chatbot_id, version)
-    return SourceAccepted(applied=True)
+        return SourceAccepted(applied=True)
+
+    def lock() -> Awaitable[asyncpg.Record | Ignored | None]:
+        return _lock_source(conn, chatbot_id, source_id, ignore_deleted_chatbot=False)
+
+    return _answer(await apply_once(conn, delivery_id, version, lock, apply))
 
 
-async def list_sources(conn: asyncpg.Connection, chatbot_id: UUID) -> list[SourceStatus]:
+async def list_sources(conn: Connection, chatbot_id: UUID) -> list[SourceStatus]:
     rows = await repository.list_sources(conn, chatbot_id)
     return [
         SourceStatus(

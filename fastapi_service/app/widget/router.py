@@ -12,8 +12,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.chatbots.schemas import DEFAULT_WIDGET_COLOR
 from app.deps import SettingsDep
-from app.keys.deps import PublicKeyDep
 from app.keys.format import PUBLISHABLE_SHAPE
+from app.public.deps import PublicKeyDep
 
 STATIC = Path(__file__).parent / "static"
 

@@ -1,7 +1,7 @@
 """Parse documents in a forked child process with hard limits, forked from a warm server.
 
 The engine never parses untrusted bytes in its own process. `extract_in_sandbox` hands the
-documents to a sandbox server (`python -m app.ingestion.sandbox`): a small interpreter with a
+documents to a sandbox server (`python -m app.extraction.sandbox`): a small interpreter with a
 clean environment that has imported the parsers once. For every request the server forks a
 child, which caps its address space (RLIMIT_AS), CPU time (RLIMIT_CPU) and file writes, then
 lowers its CPU priority, before it reads anything, parses, writes JSON back and exits; the server
@@ -34,7 +34,7 @@ import weakref
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from app.ingestion.extractors import Block, Extracted, ExtractionError, Limits
+from app.extraction.extractors import Block, Extracted, ExtractionError, Limits
 
 if TYPE_CHECKING:
     import asyncio
@@ -129,7 +129,7 @@ class SandboxServer:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "app.ingestion.sandbox",
+            "app.extraction.sandbox",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             env=env,
@@ -150,7 +150,7 @@ class SandboxServer:
         self.proc.stdin.write(payload)
         await self.proc.stdin.drain()
         (size,) = HEADER.unpack(await self.proc.stdout.readexactly(HEADER.size))
-        reply = json.loads(await self.proc.stdout.readexactly(size))
+        reply: dict[str, Any] = json.loads(await self.proc.stdout.readexactly(size))
         (size,) = HEADER.unpack(await self.proc.stdout.readexactly(HEADER.size))
         results = await self.proc.stdout.readexactly(size)
         if results:
@@ -226,7 +226,7 @@ async def close_sandboxes() -> None:
     await sandbox_pool().close()
 
 
-# --- server side (runs as `python -m app.ingestion.sandbox`) ------------------------------------
+# --- server side (runs as `python -m app.extraction.sandbox`) ------------------------------------
 # The server imports neither asyncio nor the engine: only the extractors and their parsers.
 
 
@@ -261,7 +261,7 @@ def _limit_resources(memory_mb: int, cpu_seconds: int) -> None:
 
 
 def _extract_one(data: bytes, meta: dict[str, Any], limits: Limits) -> dict[str, Any]:
-    from app.ingestion.extractors import extract
+    from app.extraction.extractors import extract
 
     try:
         extracted = extract(data, meta.get("filename", ""), meta.get("mimetype", ""), limits)

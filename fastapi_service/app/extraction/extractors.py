@@ -15,7 +15,7 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from app.ingestion import charsets
+from app.extraction import charsets
 
 
 class ExtractionError(Exception):
@@ -38,6 +38,15 @@ class Extracted:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class PageText:
+    """Extracted blocks of one document or one crawled page, with what citations need."""
+
+    blocks: list[Block]
+    title: str | None
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -312,17 +321,21 @@ def extract_html(data: bytes, limits: Limits, budget: CharBudget, charset: str |
         raise ExtractionError(f"the HTML could not be parsed ({exc})") from exc
     if any("Excessive depth" in entry.message for entry in parser.error_log):
         raise ExtractionError(f"the HTML nests elements more than {limits.max_html_depth} levels deep; refusing it")
+    # Elements from lxml.html's parser are HtmlElements (text_content, drop_tree); the checks
+    # below say so to the type checker.
     title_el = root.find(".//title")
-    title = " ".join(title_el.text_content().split()) if title_el is not None else None
+    title = " ".join(title_el.text_content().split()) if isinstance(title_el, lxml.html.HtmlElement) else None
     links = [href for el in root.iter("a") if (href := (el.get("href") or "").strip())][:5000]
     for el in list(root.iter(*DROPPED_TAGS)):
-        el.drop_tree()
+        if isinstance(el, lxml.html.HtmlElement):
+            el.drop_tree()
     body = root.find(".//main")
     if body is None:
         body = root.find(".//article")
     if body is None:
         candidates = root.xpath(".//*[@role='main']")
-        body = candidates[0] if candidates else root.find("body")
+        first = candidates[0] if isinstance(candidates, list) and candidates else None
+        body = first if isinstance(first, lxml.html.HtmlElement) else root.find("body")
     if body is None:
         body = root
 

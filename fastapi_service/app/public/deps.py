@@ -1,4 +1,5 @@
-"""`PublicKeyDep` / `SecretKeyDep`: authenticate, check the Origin, apply rate limits.
+"""The public API's auth gate, `PublicKeyDep` / `SecretKeyDep`: authenticate, check the Origin,
+apply rate limits.
 
 Order matters: the key format is checked before any lookup; every failure to resolve a key gives
 the same 401 body; the Origin check decides whether CORS headers are sent (see public/cors.py).
@@ -10,15 +11,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.deps import ResourcesDep
+from app.deps import KeyResolverDep, RateLimiterDep, TrustedNetworksDep
 from app.errors import Forbidden, Unauthorized
-from app.keys.service import ApiKey, KeyResolver
+from app.keys.service import ApiKey
 from app.observability.context import bind_chatbot
 from app.public.cors import CORS_STATE
-from app.public.lifecycle import answering_service
 from app.public.origins import origin_allowed
 from app.ratelimit.client_ip import client_ip
-from app.ratelimit.service import Budget, RateLimiter
+from app.ratelimit.service import Budget
 
 INVALID_KEY = "missing, invalid, revoked or expired API key"
 
@@ -34,15 +34,15 @@ def presented_key(request: Request) -> str | None:
     return key.strip() if key else None
 
 
-def request_client_ip(request: Request, resources: ResourcesDep) -> str:
+def request_client_ip(request: Request, trusted: TrustedNetworksDep) -> str:
     peer = request.client.host if request.client else None
-    return client_ip(peer, request.headers.get("x-forwarded-for"), resources.extras.get("trusted_networks", []))
+    return client_ip(peer, request.headers.get("x-forwarded-for"), trusted)
 
 
-async def authenticate(request: Request, resources: ResourcesDep) -> ApiKey:
-    resolver: KeyResolver = answering_service(resources, "key_resolver")
-    limiter: RateLimiter = answering_service(resources, "rate_limiter")
-    ip = request_client_ip(request, resources)
+ClientIpDep = Annotated[str, Depends(request_client_ip)]
+
+
+async def authenticate(request: Request, resolver: KeyResolverDep, limiter: RateLimiterDep, ip: ClientIpDep) -> ApiKey:
     # Failed attempts are budgeted per IP. Once the budget is spent every request from that IP is
     # refused *before* its key is looked up, until the window passes: guessing really stops, since
     # even a correct guess is not answered.

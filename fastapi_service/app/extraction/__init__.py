@@ -1,0 +1,1 @@
+"""Untrusted bytes -> text blocks: format sniffing, charsets, parsers, run in a sandbox process."""
