@@ -62,7 +62,7 @@ async def test_a_delivery_resent_after_its_receipt_was_swept_is_stale_not_applie
     pool = client.services.pool
     assert await receipts.sweep(pool, 30) == 1
     again = await client.send(signed("PUT", url, chatbot_payload(1), msg_id=first.headers["webhook-id"]))
-    assert again.json() == {"applied": False, "detail": "stale version 1 <= 1"}
+    assert again.json() == {"applied": False, "reason": "stale_version", "detail": "stale version 1 <= 1"}
     assert await db.fetchval("SELECT name FROM chatbots WHERE id = $1", bot) == "changed locally"
 
 
