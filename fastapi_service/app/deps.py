@@ -15,10 +15,12 @@ from fastapi import Depends, Request
 
 from app.chat.service import ChatService
 from app.config import Settings
+from app.conversations.service import ConversationsService
 from app.db.pool import Connection
 from app.embedding.service import EmbeddingService
 from app.errors import ServiceUnavailable
 from app.generation.service import Answerer
+from app.handoff.service import HandoffService
 from app.keys.service import KeyResolver
 from app.public.origins import OriginRegistry
 from app.ratelimit.client_ip import Network
@@ -124,3 +126,17 @@ async def get_chat_service(services: ServicesDep) -> ChatService:
 
 
 ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
+
+
+def get_conversations_service(services: ServicesDep) -> ConversationsService:
+    return services.conversations
+
+
+ConversationsServiceDep = Annotated[ConversationsService, Depends(get_conversations_service)]
+
+
+def get_handoff_service(services: ServicesDep) -> HandoffService:
+    return services.handoffs
+
+
+HandoffServiceDep = Annotated[HandoffService, Depends(get_handoff_service)]

@@ -20,12 +20,16 @@ from app.chat.router import router as chat_router
 from app.chat.service import ChatService
 from app.chatbots.router import router as chatbots_router
 from app.config import Settings, get_settings
+from app.conversations.router import router as conversations_router
+from app.conversations.service import ConversationsService
 from app.db.bootstrap import Database
 from app.deps import get_engine, get_services
 from app.embedding.service import EmbeddingService
 from app.errors import install_error_handlers
 from app.generation.extractive import ExtractiveAnswerer
 from app.generation.service import Answerer
+from app.handoff.router import router as handoff_router
+from app.handoff.service import HandoffService
 from app.health.router import router as health_router
 from app.ingestion.runner import IngestionWorker
 from app.internal.receipts import ReceiptSweeper
@@ -89,10 +93,11 @@ def build_services(engine: Engine, pool: asyncpg.Pool) -> Services:
 
     retriever = Retriever(pool, embedder, settings)
     answerer = Answerer(settings, retriever, ExtractiveAnswerer(embedder, settings.extractive_min_score))
+    handoffs = HandoffService(pool, settings)
     worker = None
     if settings.workers_in_process:
         assert engine.database.dsn is not None
-        worker = IngestionWorker(settings, engine.database.dsn, pool, embedder)
+        worker = IngestionWorker(settings, engine.database.dsn, pool, embedder, handoffs)
     return Services(
         pool=pool,
         key_resolver=KeyResolver(pool, settings.key_cache_seconds),
@@ -107,6 +112,8 @@ def build_services(engine: Engine, pool: asyncpg.Pool) -> Services:
         retriever=retriever,
         answerer=answerer,
         chat=ChatService(pool, retriever, answerer, settings),
+        conversations=ConversationsService(pool, embedder),
+        handoffs=handoffs,
         ingestion_worker=worker,
         receipt_sweeper=ReceiptSweeper(pool, settings.webhook_receipt_days, settings.webhook_receipt_sweep_seconds),
     )
@@ -211,8 +218,10 @@ def create_app(settings: Settings | None = None, embedder: EmbeddingService | No
     app.include_router(chatbots_router, include_in_schema=False)
     app.include_router(sources_router, include_in_schema=False)
     app.include_router(analytics_router, include_in_schema=False)
+    app.include_router(conversations_router, include_in_schema=False)
     app.include_router(chat_router)
     app.include_router(openai_router)
+    app.include_router(handoff_router)
     app.include_router(search_router)
     app.include_router(widget_config_router)
     app.include_router(widget_router)

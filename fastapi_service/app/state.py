@@ -18,9 +18,11 @@ import asyncpg
 
 from app.chat.service import ChatService
 from app.config import Settings
+from app.conversations.service import ConversationsService
 from app.db.bootstrap import Database
 from app.embedding.service import EmbeddingService
 from app.generation.service import Answerer
+from app.handoff.service import HandoffService
 from app.ingestion.runner import IngestionWorker
 from app.internal.receipts import ReceiptSweeper
 from app.keys.service import KeyResolver
@@ -42,6 +44,8 @@ class Services:
     retriever: Retriever
     answerer: Answerer
     chat: ChatService
+    conversations: ConversationsService
+    handoffs: HandoffService
     ingestion_worker: IngestionWorker | None  # None unless WORKERS_IN_PROCESS
     receipt_sweeper: ReceiptSweeper
 

@@ -18,6 +18,7 @@ from prometheus_client import start_http_server
 from app.config import get_settings
 from app.db.bootstrap import Database
 from app.embedding.service import EmbeddingService
+from app.handoff.service import HandoffService
 from app.ingestion.runner import IngestionWorker
 from app.logging_setup import configure_logging
 
@@ -47,7 +48,7 @@ async def run(stop: asyncio.Event | None = None) -> None:
         pool = connecting.result()
         assert database.dsn is not None
         await embedder.load_async()
-        worker = IngestionWorker(settings, database.dsn, pool, embedder)
+        worker = IngestionWorker(settings, database.dsn, pool, embedder, HandoffService(pool, settings))
         await worker.start()
         if settings.worker_metrics_port:
             # The API serves /metrics itself; a worker process has no HTTP server of its own.

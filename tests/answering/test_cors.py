@@ -78,6 +78,7 @@ async def test_widget_config_from_allowed_origin(client, bot):
         "welcome": "Hello!",
         "suggestions": ["Returns?"],
         "language": "en",
+        "handoff": False,
     }
 
 

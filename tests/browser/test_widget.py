@@ -193,3 +193,58 @@ async def test_extractive_answer_shows_the_page_and_one_quiet_line(app_factory, 
             assert labels.count("Quoted from the documents") == 1
         finally:
             host.close()
+
+
+async def test_talk_to_a_person_button_and_phrase(app_factory, db_url, db, embedder, browser):
+    client = await app_factory(make_settings(database_url=db_url, llm_backend="none"))
+    widget = {
+        "title": "Acme help",
+        "handoff_enabled": True,
+        "handoff_phrases": ["talk to a human"],
+        "handoff_message": "Our team will email you within a day.",
+    }
+    bot = await create_bot(client, allowed_domains=["localhost"], widget=widget)
+    plain = await create_bot(client, allowed_domains=["localhost"])  # no handoff configured
+    await insert_chunks(db, embedder, bot.id, HANDBOOK)
+    async with LiveServer(client.app) as engine:
+        host = HostPage(engine.url, bot.pk)
+        other = HostPage(engine.url, plain.pk)
+        try:
+            page = await browser.new_page()
+            await page.goto(host.url)
+            await page.click("#cbp-widget .launcher")
+            human = page.locator("#cbp-widget .human")
+            await human.wait_for()
+            await human.click()  # before any question: there is no conversation to hand over yet
+            assert "Ask your question first" in await page.locator("#cbp-widget .notice").last.inner_text()
+            await page.fill("#cbp-widget textarea", "How long is the warranty?")
+            await page.click("#cbp-widget .send")
+            await page.locator("#cbp-widget .msg.bot .rate").last.wait_for()
+            await human.click()
+            await page.wait_for_function(
+                "() => document.querySelector('#cbp-widget').shadowRoot.querySelectorAll('.notice').length === 2"
+            )
+            assert (
+                await page.locator("#cbp-widget .notice").last.inner_text() == "Our team will email you within a day."
+            )
+            assert await human.is_disabled()
+            assert await db.fetchval("SELECT count(*) FROM chat_sessions WHERE handoff_reason = 'button'") == 1
+
+            # A new conversation where the visitor types a handoff phrase.
+            await page.evaluate("() => localStorage.clear()")
+            await page.reload()
+            await page.click("#cbp-widget .launcher")
+            await page.fill("#cbp-widget textarea", "Can I talk to a human please?")
+            await page.click("#cbp-widget .send")
+            await page.locator("#cbp-widget .notice").wait_for()
+            assert "email you" in await page.locator("#cbp-widget .notice").inner_text()
+            assert await db.fetchval("SELECT count(*) FROM chat_sessions WHERE handoff_reason = 'phrase'") == 1
+
+            page = await browser.new_page()
+            await page.goto(other.url)
+            await page.click("#cbp-widget .launcher")
+            await page.wait_for_selector("#cbp-widget .suggestion")
+            assert not await page.locator("#cbp-widget .human").is_visible()
+        finally:
+            host.close()
+            other.close()

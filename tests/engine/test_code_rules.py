@@ -17,10 +17,21 @@ LAYERS: list[set[str]] = [
     {"config", "errors", "wire", "webhooks"},
     {"observability", "db", "body_limit"},
     {"logging_setup", "embedding", "extraction", "keys", "ratelimit", "internal", "public"},
-    {"links", "retrieval"},
+    {"links", "retrieval", "handoff"},
     {"generation"},
     {"ingestion", "chat"},
-    {"chatbots", "sources", "analytics", "search", "widget", "health", "apidocs", "openai_compat", "mcp_server"},
+    {
+        "chatbots",
+        "sources",
+        "analytics",
+        "conversations",
+        "search",
+        "widget",
+        "health",
+        "apidocs",
+        "openai_compat",
+        "mcp_server",
+    },
 ]
 # The composition root and what reads the typed state: routers, named dependencies, middleware.
 WIRING = {"main", "state", "deps", "worker", "__main__", "internal.auth", "public.cors"}

@@ -20,8 +20,10 @@ from pydantic import ValidationError
 from app.chatbots import domains
 from app.chatbots.schemas import ChatbotPut, Generation, VersionOnly
 from app.config import Settings
+from app.conversations.schemas import MarkHandled
 from app.errors import ServiceUnavailable, Unprocessable
 from app.generation import prompt
+from app.handoff import service as handoff_service
 from app.ingestion import callbacks
 from app.keys import format as key_format
 from app.sources.schemas import SourcePut, SourceStatus
@@ -174,6 +176,8 @@ def test_canonical_bodies_match_the_engine_schemas() -> None:
     for name in ("source_put_document", "source_put_link"):
         SourcePut.model_validate(PAYLOADS[name]["body"])
     assert list(SourceStatus.model_fields) == PAYLOADS["sources_list"]["item_keys"]
+    handled = PAYLOADS["unanswered_handled"]["body"]
+    assert MarkHandled.model_validate(handled).model_dump() == handled
 
 
 def expect(response: httpx.Response, case: str) -> dict[str, Any]:
@@ -291,3 +295,31 @@ async def test_webhook_tolerance_seconds_bounds_the_age_of_a_signed_write(app_fa
 def test_webhook_tolerance_seconds_cannot_exceed_the_libraries_window() -> None:
     with pytest.raises(ValidationError):
         make_settings(webhook_tolerance_seconds=301)
+
+
+async def test_handoff_notices_have_the_contract_shape(app_factory: Any, db_url: str, db: Any) -> None:
+    from tests.answering.helpers import create_bot
+
+    notice = PAYLOADS["handoff_notice"]
+    client = await app_factory(
+        make_settings(database_url=db_url, workers_in_process=False, odoo_url="http://odoo.test")
+    )
+    bot = await create_bot(client, widget={"handoff_enabled": True})
+    r = await client.post("/v1/chat", json={"message": "Where is my parcel?"}, headers=bot.pk_headers())
+    session = r.json()["session_id"]
+    r = await client.post(
+        "/v1/handoff", json={"session_id": session, "note": "jane@example.com"}, headers=bot.pk_headers()
+    )
+    assert r.status_code == 200, r.text
+    queued = await db.fetchval("SELECT payload FROM handoff_outbox WHERE session_id = $1", uuid.UUID(session))
+    assert sorted(queued) == sorted(notice["keys"]) == sorted(notice["body"])
+    assert queued["reason"] in notice["reasons"] and queued["note"] == notice["body"]["note"]
+    assert [sorted(m) for m in queued["transcript"]] == [sorted(m) for m in notice["body"]["transcript"]]
+    assert handoff_service.CALLBACK_PATH == notice["path"]
+
+
+async def test_the_engine_answers_the_canonical_handled_request(engine: httpx.AsyncClient) -> None:
+    endpoint = PAYLOADS["unanswered_handled"]
+    response = await send_signed(engine, "POST", path_of(endpoint), endpoint["body"])
+    assert response.status_code == endpoint["status"], response.text
+    assert response.json() == endpoint["answer"]

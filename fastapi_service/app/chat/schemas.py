@@ -56,6 +56,10 @@ class UsageOut(BaseModel):
     retrieval_ms: int = 0
 
 
+class HandoffOut(BaseModel):
+    message: str  # the question asked for a human (a handoff phrase): what happens next
+
+
 class ChatResponse(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -78,6 +82,7 @@ class ChatResponse(BaseModel):
     sources: list[SourceOut]
     generator: Literal["ollama", "openai", "extractive"]
     usage: UsageOut
+    handoff: HandoffOut | None = None
 
 
 class MessageOut(BaseModel):

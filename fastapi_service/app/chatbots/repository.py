@@ -116,6 +116,9 @@ CHATBOT_DATA_DELETES: list[str] = [
     "DELETE FROM usage_events WHERE chatbot_id = $1",
     "DELETE FROM chat_messages WHERE chatbot_id = $1",
     "DELETE FROM chat_sessions WHERE chatbot_id = $1",
+    # operations (app/conversations): unanswered questions marked handled
+    "DELETE FROM unanswered_handled WHERE chatbot_id = $1",
+    "DELETE FROM handoff_outbox WHERE chatbot_id = $1",
 ]
 
 

@@ -15,6 +15,7 @@ from app.internal.delivery import IgnoredReason
 from app.wire import INT64_MAX
 
 SUGGESTION_MAX_CHARS = 200  # one widget suggestion button
+HANDOFF_PHRASE_MAX_CHARS = 100  # one phrase that asks for a human
 DEFAULT_WIDGET_COLOR = "#4F46E5"
 DEFAULT_WIDGET_WELCOME = "Hi! Ask me anything about our documents."
 
@@ -51,6 +52,13 @@ class WidgetLook(BaseModel):
     suggestions: list[Annotated[str, Field(max_length=SUGGESTION_MAX_CHARS)]] = Field(
         default_factory=list, max_length=10
     )
+    # Handoff to a human (app/handoff): the widget's button, the phrases that trigger it in a
+    # question (case- and space-insensitive substring), and what the visitor is told then.
+    handoff_enabled: bool = False
+    handoff_phrases: list[Annotated[str, Field(min_length=2, max_length=HANDOFF_PHRASE_MAX_CHARS)]] = Field(
+        default_factory=list, max_length=20
+    )
+    handoff_message: str = Field("", max_length=1000)
 
 
 class ChatbotPut(BaseModel):

@@ -21,13 +21,12 @@ import httpx
 
 from app.config import Settings
 from app.db.pool import Connection
+from app.webhooks.retry import LEASE_SECONDS, backoff_seconds
 from app.webhooks.signing import sign_headers
 
 logger = logging.getLogger(__name__)
 
 CALLBACK_PATH = "/chatbot_platform/hooks/source-status"
-LEASE_SECONDS = 60  # a row being sent is invisible to other workers this long
-MAX_BACKOFF_SECONDS = 600
 
 
 async def record_status(
@@ -67,10 +66,6 @@ async def record_status(
         version,
         payload,
     )
-
-
-def backoff_seconds(attempts: int) -> float:
-    return float(min(2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS))
 
 
 async def deliver_due(pool: asyncpg.Pool, settings: Settings, client: httpx.AsyncClient, batch: int = 20) -> int:

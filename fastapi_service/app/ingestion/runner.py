@@ -23,6 +23,7 @@ import procrastinate
 from app.config import Settings
 from app.embedding.service import EmbeddingService
 from app.extraction import sandbox
+from app.handoff.service import HandoffService
 from app.ingestion import callbacks, queue, repository
 from app.ingestion.service import IngestionContext, JobOutcome, run_job
 from app.links.fetcher import SafeFetcher
@@ -52,6 +53,7 @@ class IngestionWorker:
         dsn: str,
         pool: asyncpg.Pool,
         embedder: EmbeddingService,
+        handoffs: HandoffService,
         fetcher: SafeFetcher | None = None,
     ) -> None:
         self.settings = settings
@@ -59,6 +61,7 @@ class IngestionWorker:
         self.context = IngestionContext(settings, pool, embedder, fetcher or SafeFetcher(settings))
         self.job_app: procrastinate.App = queue.build_job_app(dsn, settings, self._run)
         self.callback_client = httpx.AsyncClient(trust_env=False, follow_redirects=False)
+        self.handoffs = handoffs  # its notices to Odoo go out with the status callbacks
         self._worker_task: asyncio.Task[None] | None = None
         self._maintenance_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -117,6 +120,7 @@ class IngestionWorker:
             now = time.monotonic()
             try:
                 await callbacks.deliver_due(self.pool, s, self.callback_client)
+                await self.handoffs.deliver_due(self.callback_client)
                 if now - last_stalled >= min(s.worker_stalled_seconds / 2, 15):
                     last_stalled = now
                     await self.requeue_stalled()

@@ -73,4 +73,5 @@ async def widget_config(key: PublicKeyDep) -> dict[str, Any]:
         "welcome": look.get("welcome") or "",
         "suggestions": list(look.get("suggestions") or [])[:10],
         "language": key.chatbot.language,
+        "handoff": bool(look.get("handoff_enabled")),  # show the "talk to a person" button
     }

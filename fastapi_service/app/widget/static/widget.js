@@ -54,6 +54,9 @@
     '.send{background:var(--cbp-color);color:#fff;border:0;border-radius:10px;padding:0 14px;cursor:pointer;font-weight:600}',
     '.send:disabled{opacity:.5;cursor:default}',
     '.error{align-self:center;color:#b91c1c;font-size:12px}',
+    '.human{background:rgba(255,255,255,.18);border:1px solid rgba(255,255,255,.6);color:#fff;border-radius:999px;',
+    'padding:2px 10px;font-size:12px;cursor:pointer;white-space:nowrap}.human:disabled{opacity:.6;cursor:default}',
+    '.notice{align-self:stretch;background:#ecfdf5;border:1px solid #a7f3d0;color:#065f46;border-radius:10px;padding:8px 10px;font-size:13px}',
     '.typing::after{content:"\u2026";animation:blink 1s infinite}',
     '@keyframes blink{50%{opacity:.2}}',
     '@media (max-width:480px){.panel{right:0;bottom:0;width:100vw;max-width:100vw;height:100%;max-height:100%;border-radius:0}',
@@ -120,6 +123,38 @@
     var node = el('div', 'error', text);
     ui.log.appendChild(node);
     scrollDown();
+  }
+
+  // What happens after a visitor asked for a person, in the chatbot's words (from the engine).
+  function showNotice(text) {
+    var node = el('div', 'notice', text);
+    node.setAttribute('data-role', 'handoff');
+    ui.log.appendChild(node);
+    scrollDown();
+  }
+
+  function handedOff(message) {
+    ui.human.disabled = true;
+    showNotice(message);
+  }
+
+  function askForHuman() {
+    if (!state.sessionId) {
+      showNotice('Ask your question first; a person can then follow up on this conversation.');
+      return;
+    }
+    ui.human.disabled = true;
+    request('/v1/handoff', { method: 'POST', body: JSON.stringify({ session_id: state.sessionId }) })
+      .then(function (res) {
+        return res.json()['catch'](function () { return {}; }).then(function (data) {
+          if (!res.ok) { throw new Error((data && data.detail) || 'Something went wrong.'); }
+          handedOff(data.message);
+        });
+      })
+      ['catch'](function (err) {
+        ui.human.disabled = false;
+        showError(err && err.message ? err.message : 'Network error.');
+      });
   }
 
   function addUser(text) {
@@ -254,6 +289,7 @@
         finished = true;
         if (data.session_id) { saveSession(data.session_id); }
         showMeta(bubble, data.message_id, data.generator);
+        if (data.handoff && data.handoff.message) { handedOff(data.handoff.message); }
       } else if (name === 'error') {
         finished = true;
         showError(data.detail || 'The answer was interrupted.');
@@ -334,6 +370,7 @@
     state.config = config;
     ui.host.style.setProperty('--cbp-color', /^#[0-9a-fA-F]{6}$/.test(config.color || '') ? config.color : '#4F46E5');
     ui.title.textContent = config.title || 'Chat';
+    ui.human.style.display = config.handoff ? '' : 'none';
     ui.launcher.setAttribute('aria-label', 'Open chat: ' + (config.title || 'Chat'));
     if (config.welcome) {
       var welcome = addBot();
@@ -386,7 +423,12 @@
     close.type = 'button';
     close.setAttribute('aria-label', 'Close chat');
     close.addEventListener('click', function () { setOpen(false); });
+    var human = el('button', 'human', 'Talk to a person');
+    human.type = 'button';
+    human.style.display = 'none';
+    human.addEventListener('click', askForHuman);
     head.appendChild(title);
+    head.appendChild(human);
     head.appendChild(close);
     var log = el('div', 'log');
     log.setAttribute('aria-live', 'polite');
@@ -430,7 +472,7 @@
     root.appendChild(launcher);
     document.body.appendChild(host);
     ui = { host: host, root: root, panel: panel, title: title, log: log, suggestions: suggestions,
-      input: input, send: send, launcher: launcher };
+      input: input, send: send, launcher: launcher, human: human };
   }
 
   function command(name, arg) {

@@ -1,1 +1,1 @@
-from . import source_status  # noqa: F401
+from . import handoff, source_status  # noqa: F401

@@ -26,7 +26,7 @@ ANALYTICS_DAYS = 30
 
 class ChatbotChatbot(models.Model):
     _name = "chatbot.chatbot"
-    _inherit = ["chatbot.sync.mixin"]
+    _inherit = ["chatbot.sync.mixin", "mail.thread", "mail.activity.mixin"]
     _description = "Chatbot"
     _order = "name, id"
     _check_company_auto = True
@@ -56,6 +56,14 @@ class ChatbotChatbot(models.Model):
     widget_color = fields.Char(default=payloads.DEFAULT_WIDGET_COLOR)
     widget_welcome = fields.Char(default=payloads.DEFAULT_WIDGET_WELCOME)
     widget_suggestions = fields.Text(help="One suggested question per line.")
+    handoff_enabled = fields.Boolean(string="Talk to a person", help="Show a 'Talk to a person' button in the widget.")
+    handoff_phrases = fields.Text(
+        help="One phrase per line; a question containing one (any case) also asks for a person, e.g. 'talk to a human'."
+    )
+    handoff_message = fields.Char(
+        help="What the visitor is told after asking for a person; empty: the engine's default sentence."
+    )
+    handoff_ids = fields.One2many("chatbot.handoff", "chatbot_id", string="Handoffs")
 
     document_ids = fields.One2many("chatbot.document", "chatbot_id", string="Documents")
     link_ids = fields.One2many("chatbot.link", "chatbot_id", string="Links")
@@ -195,6 +203,9 @@ class ChatbotChatbot(models.Model):
             "widget_color",
             "widget_welcome",
             "widget_suggestions",
+            "handoff_enabled",
+            "handoff_phrases",
+            "handoff_message",
         }
 
     def _sync_chatbot(self):
@@ -231,6 +242,9 @@ class ChatbotChatbot(models.Model):
             widget_color=self.widget_color,
             widget_welcome=self.widget_welcome,
             widget_suggestions=self.widget_suggestions,
+            handoff_enabled=self.handoff_enabled,
+            handoff_phrases=self.handoff_phrases,
+            handoff_message=self.handoff_message,
         )
 
     # -- actions --------------------------------------------------------------------------------
@@ -246,6 +260,23 @@ class ChatbotChatbot(models.Model):
         action = self.env["ir.actions.act_window"]._for_xml_id("chatbot_platform.chatbot_link_action")
         action["domain"] = [("chatbot_id", "=", self.id)]
         action["context"] = {"default_chatbot_id": self.id}
+        return action
+
+    def action_view_conversations(self):
+        """The chatbot's conversations, first page loaded from the engine."""
+        self.ensure_one()
+        browser = self.env["chatbot.conversation.browser"].create({"chatbot_id": self.id})
+        return browser.action_search()
+
+    def action_view_unanswered(self):
+        self.ensure_one()
+        return self.env["chatbot.unanswered.report"].create({"chatbot_id": self.id}).action_load()
+
+    def action_view_usage(self):
+        self.ensure_one()
+        self.env["chatbot.usage.daily"]._refresh(self)
+        action = self.env["ir.actions.act_window"]._for_xml_id("chatbot_platform.chatbot_usage_daily_action")
+        action["domain"] = [("chatbot_id", "=", self.id)]
         return action
 
     def action_new_api_key(self):
@@ -313,6 +344,41 @@ class ChatbotChatbot(models.Model):
         return True
 
     # -- business methods -----------------------------------------------------------------------
+    def _handled_path(self):
+        return "/internal/v1/chatbots/%s/unanswered/handled" % self.uuid
+
+    def _mark_questions_handled(self, questions):
+        """Tell the engine these questions are dealt with (a signed POST, on the user's click)."""
+        self.ensure_one()
+        self.check_access("write")
+        client = self._client_or_raise()
+        try:
+            return client.post_json(self._handled_path(), {"questions": questions[:200]})
+        except engine_client.EngineError as exc:
+            raise UserError(
+                self.env._("The engine could not mark the question handled: %(reason)s", reason=str(exc))
+            ) from exc
+
+    def _mark_questions_handled_after_commit(self, questions):
+        """The same, once this transaction has committed (a Q&A document was created with it); a
+        failure only leaves the questions in the report, where the user can mark them again."""
+        self.ensure_one()
+        self.check_access("write")
+        client = self._client_or_raise()
+        pending = self.env.cr.postcommit.data.setdefault("chatbot_platform.handled", [])
+        if not pending:
+
+            @self.env.cr.postcommit.add
+            def send_handled():
+                for path, batch in pending:
+                    try:
+                        client.post_json(path, {"questions": batch})
+                    except engine_client.EngineError:
+                        continue
+                pending.clear()
+
+        pending.append((self._handled_path(), questions[:200]))
+
     def _client_or_raise(self):
         try:
             return self.env["chatbot.outbox"]._engine_client()

@@ -30,7 +30,10 @@ class ChatbotDocument(models.Model):
     filename = fields.Char(required=True)
     mimetype = fields.Char(compute="_compute_file_info", store=True)
     file_size = fields.Integer(string="Size (bytes)", compute="_compute_file_info", store=True)
-    checksum = fields.Char(string="SHA-256", compute="_compute_file_info", store=True)
+    checksum = fields.Char(string="SHA-256", compute="_compute_file_info", store=True, index=True)
+    qa_question = fields.Char(
+        string="Q&A question", readonly=True, help="Set on a curated answer written from the unanswered questions."
+    )
 
     _sql_constraints = [
         ("uuid_unique", "unique(uuid)", "Document UUIDs must be unique."),

@@ -7,6 +7,7 @@ from . import (  # noqa: F401
     test_filestore_gc,
     test_live_status,
     test_live_status_browser,
+    test_operations,
     test_outbox,
     test_reconcile,
     test_security,

@@ -141,6 +141,9 @@ class TestContractFormats(BaseCase):
                 widget_color="" if name.endswith("defaults") else body["widget"]["color"],
                 widget_welcome=body["widget"]["welcome"],
                 widget_suggestions="\n".join(body["widget"]["suggestions"]),
+                handoff_enabled=body["widget"]["handoff_enabled"],
+                handoff_phrases="\n".join(body["widget"]["handoff_phrases"]),
+                handoff_message=body["widget"]["handoff_message"],
             )
             self.assertEqual(built, body, name)
         document = contract["source_put_document"]["body"]

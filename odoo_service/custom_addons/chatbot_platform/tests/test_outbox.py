@@ -56,6 +56,9 @@ class TestOutboxEnqueue(ChatbotCase):
                     "color": "#112233",
                     "welcome": "Hello",
                     "suggestions": ["Where is my order?", "How do I pay, by card?"],
+                    "handoff_enabled": False,
+                    "handoff_phrases": [],
+                    "handoff_message": "",
                 },
             },
         )

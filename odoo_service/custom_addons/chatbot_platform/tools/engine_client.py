@@ -129,6 +129,21 @@ class EngineClient:
         except ValueError as exc:
             raise EngineError("engine answered with invalid JSON") from exc
 
+    def post_json(self, path, payload):
+        """A signed POST the user asked for and waits on (not an outbox delivery); EngineError on
+        any failure, the engine's JSON answer otherwise."""
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        try:
+            response = self._send("POST", path, body, None)
+        except requests.RequestException as exc:
+            raise EngineError("engine unreachable at %s (%s)" % (self.base_url, type(exc).__name__)) from exc
+        if not 200 <= response.status_code < 300:
+            raise EngineError(_detail(response) or "HTTP %d" % response.status_code, response.status_code)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise EngineError("engine answered with invalid JSON") from exc
+
     def chat(self, api_key, message, session_id=None, timeout=CHAT_TIMEOUT):
         """Public API call used by Test chat; returns (status, body)."""
         body = {"message": message}

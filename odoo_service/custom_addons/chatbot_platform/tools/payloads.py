@@ -87,6 +87,9 @@ def chatbot_payload(
     widget_color,
     widget_welcome,
     widget_suggestions,
+    handoff_enabled=False,
+    handoff_phrases="",
+    handoff_message="",
 ):
     return {
         "version": version,
@@ -115,6 +118,10 @@ def chatbot_payload(
             "color": widget_color or DEFAULT_WIDGET_COLOR,
             "welcome": widget_welcome or "",
             "suggestions": split_lines_only(widget_suggestions),
+            # handoff to a human; an empty message lets the engine say its default
+            "handoff_enabled": bool(handoff_enabled),
+            "handoff_phrases": split_lines_only(handoff_phrases),
+            "handoff_message": handoff_message or "",
         },
     }
 

@@ -1,0 +1,1 @@
+"""Running a chatbot from Odoo: conversations, transcripts, unanswered questions, daily usage, handoff."""
