@@ -16,6 +16,7 @@ class WidgetConfig(BaseModel):
                     "welcome": "Hello! Ask me about our products.",
                     "suggestions": ["How do returns work?"],
                     "language": "en",
+                    "handoff": True,
                 }
             ]
         }
@@ -27,3 +28,4 @@ class WidgetConfig(BaseModel):
     welcome: str
     suggestions: list[str]
     language: str
+    handoff: bool  # the chatbot offers a person: the widget shows its "talk to a person" button
