@@ -5,14 +5,18 @@ A visitor talks to the widget (an answer with sources and a thumbs up, a questio
 cannot answer, a request for a person); the tenant admin sees the conversation in Odoo with its
 sources and feedback, finds the unanswered question, writes a Q&A document; the same question is
 then answered from it. The handoff reaches Odoo as an activity with the transcript, and the usage
-shows in the analytics. Each new screen is captured into docs/screenshots/ along the way.
+shows in the analytics. Each new screen is captured along the way, into $SCREENSHOTS_DIR
+(`SCREENSHOTS_DIR=docs/screenshots` refreshes the documentation's images; default: a temporary
+directory, so a test run never rewrites tracked files).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import shutil
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,7 +30,7 @@ from tests.support.server import EngineProcess
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = Path(os.environ.get("SCREENSHOTS_DIR") or Path(tempfile.gettempdir()) / "cbp-operations-screenshots")
 FACT = "The Zorblax 3000 warranty lasts 37 months and covers accidental water damage."
 QUESTION = "How long does the Zorblax 3000 warranty last?"
 UNANSWERABLE = "Can I bring my dog into the store?"
