@@ -1,19 +1,13 @@
 import json
-import logging
 
 from odoo import http
 from odoo.http import request
 
-from ..tools import payloads, webhooks
-
-_logger = logging.getLogger(__name__)
+from ..tools import payloads
+from .signed_hook import error, signed_body
 
 MAX_BODY_BYTES = 64 * 1024
 STATES = ("queued", "processing", "ready", "failed")
-
-
-def _error(status, kind, detail):
-    return request.make_json_response({"error": kind, "detail": detail}, status=status)
 
 
 class SourceStatusController(http.Controller):
@@ -28,20 +22,9 @@ class SourceStatusController(http.Controller):
         save_session=False,
     )
     def source_status(self):
-        if (request.httprequest.content_length or 0) > MAX_BODY_BYTES:
-            return _error(413, "payload_too_large", "Status callbacks are limited to 64 KiB.")
-        body = request.httprequest.get_data(cache=False)
-        if len(body) > MAX_BODY_BYTES:
-            return _error(413, "payload_too_large", "Status callbacks are limited to 64 KiB.")
-        try:
-            secret = request.env["chatbot.outbox"]._webhook_secret()
-        except ValueError:
-            _logger.error("Chatbot status callback refused: WEBHOOK_SECRET is not configured")
-            return _error(503, "not_configured", "Odoo has no webhook secret configured.")
-        try:
-            webhooks.verify(secret, request.httprequest.headers, body)
-        except webhooks.WebhookVerificationError:
-            return _error(401, "unauthorized", "Invalid or expired webhook signature.")
+        body, refused = signed_body(MAX_BODY_BYTES, "Status callbacks")
+        if refused:
+            return refused
         try:
             data = json.loads(body)
             source_uuid, chatbot_uuid = str(data["source"]), str(data["chatbot"])
@@ -57,16 +40,16 @@ class SourceStatusController(http.Controller):
             seq = data.get("seq")  # the engine's order of its statuses (absent from older engines)
             seq = int(seq) if seq is not None else None
         except (ValueError, KeyError, TypeError):
-            return _error(
+            return error(
                 400, "invalid_body", "Expected {chatbot, source, version, state, chunks, error, pages, progress}."
             )
         if state not in STATES:
-            return _error(400, "invalid_body", "Unknown state.")
+            return error(400, "invalid_body", "Unknown state.")
         # sudo: chatbot.document/chatbot.link - the caller is the engine, authenticated by the
         # signature above, not an Odoo user; only the source named by its UUID is touched
         source = request.env["chatbot.source.mixin"].sudo()._find_by_uuid(source_uuid)
         if not source or source.chatbot_id.uuid != chatbot_uuid:
-            return _error(404, "not_found", "Unknown source.")
+            return error(404, "not_found", "Unknown source.")
         applied = source._apply_engine_status(
             version,
             state,
