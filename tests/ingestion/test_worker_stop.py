@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from app.db.pool import create_pool
+from app.handoff.service import HandoffService
 from app.ingestion import callbacks
 from app.ingestion.runner import IngestionWorker
 from tests.conftest import make_settings
@@ -24,7 +25,7 @@ async def test_stop_finishes_when_a_maintenance_call_swallows_its_cancellation(d
     monkeypatch.setattr(callbacks, "deliver_due", deliver_due_losing_the_cancel)
     settings = make_settings(database_url=db_url, worker_poll_seconds=0.2, worker_shutdown_grace_seconds=1)
     pool = await create_pool(settings, db_url)
-    worker = IngestionWorker(settings, db_url, pool, embedder)
+    worker = IngestionWorker(settings, db_url, pool, embedder, HandoffService(pool, settings))
     try:
         await worker.start()
         await asyncio.wait_for(entered.wait(), 60)
