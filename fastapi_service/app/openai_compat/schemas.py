@@ -13,7 +13,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.chat.schemas import SourceOut
+from app.chat.schemas import MESSAGE_EXAMPLE, SESSION_EXAMPLE, SOURCE_EXAMPLE, SourceOut
 from app.wire import Text
 
 MAX_MESSAGES = 100  # per request; the chatbot's HISTORY_TURNS window is then taken from the end
@@ -121,20 +121,10 @@ class ChatCompletion(BaseModel):
                     ],
                     "usage": {"prompt_tokens": 321, "completion_tokens": 6, "total_tokens": 327},
                     "x_chatbot_platform": {
-                        "session_id": "9b2e4f6a-1c3d-4e5f-8a7b-6c5d4e3f2a1b",
-                        "message_id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                        "session_id": SESSION_EXAMPLE,
+                        "message_id": MESSAGE_EXAMPLE,
                         "generator": "ollama",
-                        "sources": [
-                            {
-                                "source": "7c6b5a49-3827-4165-8f4e-3d2c1b0a9f8e",
-                                "name": "Handbook.pdf",
-                                "url": None,
-                                "page": 3,
-                                "heading": "Warranty",
-                                "snippet": "Warranty: every Acme gadget carries a two-year warranty...",
-                                "score": 0.82,
-                            }
-                        ],
+                        "sources": [SOURCE_EXAMPLE],
                         "retrieval_ms": 41,
                     },
                 }
