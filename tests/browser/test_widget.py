@@ -3,8 +3,6 @@ loaded by a page on another origin, streaming, sources, feedback, reload with hi
 
 import asyncio
 import shutil
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ import pytest
 from tests.answering.fake_llm import FakeModelServer
 from tests.answering.helpers import HANDBOOK, LiveServer, create_bot, insert_chunks
 from tests.answering.helpers import answering_settings as make_settings
+from tests.support.host_page import HostPage
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -20,11 +19,10 @@ TOKENS = ["Returns are ", "accepted within ", "30 days ", "of delivery ", "[1]. 
 EVIL = ["Try this: ", "<script>window.__pwned = 1</script>", ' <img src="x" onerror="window.__pwned = 2">', " done"]
 
 
-class HostPage:
-    """A customer's website on its own origin (http://localhost:PORT) embedding the widget."""
-
-    def __init__(self, engine_url: str, key: str) -> None:
-        html = (
+def host_page(engine_url: str, key: str) -> HostPage:
+    """A customer's site embedding the widget, with hostile page styles."""
+    return HostPage(
+        (
             "<!doctype html><html><head><meta charset=utf-8>"
             "<meta name=viewport content='width=device-width, initial-scale=1'><title>Acme shop</title>"
             "<style>h1{font-family:serif;color:#a00} button{background:red !important}</style></head>"
@@ -33,25 +31,7 @@ class HostPage:
             "(window.ChatbotPlatform.q = window.ChatbotPlatform.q || []).push(arguments); };</script>"
             f"<script src='{engine_url}/widget.js' data-key='{key}' defer></script></body></html>"
         ).encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                self.send_response(200)
-                self.send_header("content-type", "text/html; charset=utf-8")
-                self.send_header("content-length", str(len(html)))
-                self.end_headers()
-                self.wfile.write(html)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://localhost:{self.httpd.server_address[1]}/"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    )
 
 
 @pytest.fixture
@@ -78,7 +58,7 @@ async def test_widget_end_to_end(app_factory, db_url, db, embedder, browser):
         bot = await create_bot(client, allowed_domains=["localhost"])
         await insert_chunks(db, embedder, bot.id, HANDBOOK, name="Returns policy", url="https://acme.test/returns")
         async with LiveServer(client.app) as engine:
-            host = HostPage(engine.url, bot.pk)
+            host = host_page(engine.url, bot.pk)
             try:
                 context = await browser.new_context(viewport={"width": 1000, "height": 760})
                 page = await context.new_page()
@@ -158,7 +138,7 @@ async def test_widget_on_a_disallowed_origin_gets_nothing(app_factory, db_url, b
     client = await app_factory(make_settings(database_url=db_url))
     bot = await create_bot(client, allowed_domains=["shop.example.com"])
     async with LiveServer(client.app) as engine:
-        host = HostPage(engine.url, bot.pk)
+        host = host_page(engine.url, bot.pk)
         try:
             page = await browser.new_page()
             await page.goto(host.url)
@@ -176,7 +156,7 @@ async def test_extractive_answer_shows_the_page_and_one_quiet_line(app_factory, 
     await insert_chunks(db, embedder, bot.id, HANDBOOK, name="Handbook.pdf")
     await db.execute("UPDATE chunks SET metadata = metadata || '{\"page\": 3}'::jsonb WHERE chatbot_id = $1", bot.id)
     async with LiveServer(client.app) as engine:
-        host = HostPage(engine.url, bot.pk)
+        host = host_page(engine.url, bot.pk)
         try:
             page = await browser.new_page()
             await page.goto(host.url)
@@ -207,8 +187,8 @@ async def test_talk_to_a_person_button_and_phrase(app_factory, db_url, db, embed
     plain = await create_bot(client, allowed_domains=["localhost"])  # no handoff configured
     await insert_chunks(db, embedder, bot.id, HANDBOOK)
     async with LiveServer(client.app) as engine:
-        host = HostPage(engine.url, bot.pk)
-        other = HostPage(engine.url, plain.pk)
+        host = host_page(engine.url, bot.pk)
+        other = host_page(engine.url, plain.pk)
         try:
             page = await browser.new_page()
             await page.goto(host.url)

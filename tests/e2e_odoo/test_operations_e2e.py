@@ -17,8 +17,6 @@ import base64
 import os
 import shutil
 import tempfile
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ import httpx
 import pytest
 
 from tests.e2e_odoo.test_odoo_engine_e2e import Odoo, stack, wait_for  # noqa: F401 - `stack` is a fixture
+from tests.support.host_page import HostPage
 from tests.support.server import EngineProcess
 
 pytestmark = pytest.mark.slow
@@ -37,34 +36,15 @@ UNANSWERABLE = "Can I bring my dog into the store?"
 CURATED = "Yes. Dogs on a leash are welcome in every Zorblax store."
 
 
-class HostPage:
-    """A customer's site on its own origin (http://localhost:PORT) embedding the widget."""
-
-    def __init__(self, engine_url: str, key: str) -> None:
-        html = (
+def host_page(engine_url: str, key: str) -> HostPage:
+    """A customer's site embedding the widget."""
+    return HostPage(
+        (
             "<!doctype html><html><head><meta charset=utf-8><title>Zorblax shop</title></head>"
             "<body><h1>Zorblax shop</h1>"
             f"<script src='{engine_url}/widget.js' data-key='{key}' defer></script></body></html>"
         ).encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("content-type", "text/html; charset=utf-8")
-                self.send_header("content-length", str(len(html)))
-                self.end_headers()
-                self.wfile.write(html)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://localhost:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    )
 
 
 def open_action(odoo: Odoo, action: dict[str, Any]) -> int:
@@ -173,7 +153,7 @@ def test_conversation_to_qa_document_through_odoo(stack: tuple[Odoo, EngineProce
     )
 
     # 1. A visitor's conversation in the widget.
-    host = HostPage(engine.url, key)  # allowed_domains "localhost" admits any port
+    host = host_page(engine.url, key)  # allowed_domains "localhost" admits any port
     try:
         asyncio.run(in_chromium(lambda browser: widget_conversation(browser, host)))
     finally:
