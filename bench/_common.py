@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -68,3 +70,16 @@ class KeepAliveClient:
     async def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
+
+
+async def embedded_database(directory: Path) -> tuple[Any, str]:
+    """A throw-away PostgreSQL + pgvector (pgserver) under `directory` with an empty database `rag`:
+    (the server, to `cleanup()` at the end; the database's DSN)."""
+    import asyncpg
+    import pgserver
+
+    server = pgserver.get_server(directory, cleanup_mode="stop")
+    admin = await asyncpg.connect(str(server.get_uri("postgres")))
+    await admin.execute("CREATE DATABASE rag")
+    await admin.close()
+    return server, str(server.get_uri("rag"))

@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "fastapi_service"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from _common import KeepAliveClient, signed, wait_ready  # noqa: E402
+from _common import KeepAliveClient, embedded_database, signed, wait_ready  # noqa: E402
 
 from app.config import DEV_WEBHOOK_SECRET  # noqa: E402
 from app.keys.format import generate_key, key_hash  # noqa: E402
@@ -165,15 +165,8 @@ async def recall(url: str, dsn: str, keys: dict, queries: list, n: int) -> float
 
 
 async def run(args: argparse.Namespace) -> None:
-    import asyncpg
-    import pgserver
-
     state = tempfile.TemporaryDirectory(prefix="bench-latency-")
-    server = pgserver.get_server(Path(state.name) / "pg", cleanup_mode="stop")
-    admin = await asyncpg.connect(str(server.get_uri("postgres")))
-    await admin.execute("CREATE DATABASE rag")
-    await admin.close()
-    dsn = str(server.get_uri("rag"))
+    server, dsn = await embedded_database(Path(state.name) / "pg")
     env = {
         **os.environ,
         "HOST": "127.0.0.1",

@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "fastapi_service"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from _common import signed, wait_ready  # noqa: E402
+from _common import embedded_database, signed, wait_ready  # noqa: E402
 
 from app.config import DEV_WEBHOOK_SECRET  # noqa: E402
 from app.keys.format import generate_key, key_hash  # noqa: E402
@@ -203,14 +203,7 @@ async def run(args: argparse.Namespace) -> None:
     dsn = args.database_url
     server = None
     if args.direct and not dsn:
-        import asyncpg
-        import pgserver
-
-        server = pgserver.get_server(Path(state.name) / "pg", cleanup_mode="stop")
-        admin = await asyncpg.connect(str(server.get_uri("postgres")))
-        await admin.execute("CREATE DATABASE rag")
-        await admin.close()
-        dsn = str(server.get_uri("rag"))
+        server, dsn = await embedded_database(Path(state.name) / "pg")
     if args.direct and args.url and not args.database_url:
         raise SystemExit("--direct with --url needs --database-url (the engine's database)")
     if not url:
