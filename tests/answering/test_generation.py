@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.answering.fake_llm import FakeModelServer
-from tests.answering.helpers import HANDBOOK, LiveServer, create_bot, insert_chunks, parse_sse
+from tests.answering.helpers import HANDBOOK, LiveServer, create_bot, insert_chunks, parse_sse, signed_get
 from tests.answering.helpers import answering_settings as make_settings
 
 TOKENS = ["You can ", "return ", "products ", "within ", "30 days ", "[1]."]
@@ -187,6 +187,29 @@ async def test_nothing_relevant_gives_i_dont_know_and_records_it(app_factory, db
         assert body["answer"] == "No idea." and body["sources"] == [] and fake.requests == []
         row = await db.fetchrow("SELECT answered, question FROM usage_events")
         assert row["answered"] is False and "nitrogen" in row["question"]
+
+
+async def test_a_model_saying_it_does_not_know_is_recorded_as_unanswered(app_factory, db_url, db, embedder):
+    """Similar passages, but the model finds no answer in them: the turn reaches the unanswered
+    report like one that found nothing; an answer that cites a passage stays answered."""
+    refusal = ["I don't know: ", "the context does not ", "say whether dogs are allowed."]
+    with FakeModelServer(refusal) as fake:
+        client, bot = await start(app_factory, db_url, db, embedder, llm_backend="ollama", ollama_url=fake.url)
+        question = "Can I return a product I bought with my dog?"
+        r = await client.post("/v1/chat", json={"message": question}, headers=bot.pk_headers())
+        body = r.json()
+        assert fake.requests and body["generator"] == "ollama" and body["answer"] == "".join(refusal)
+        assert body["sources"]  # what the model was shown stays in the transcript
+        fake.tokens = TOKENS
+        r = await client.post("/v1/chat", json={"message": "How do I return a product?"}, headers=bot.pk_headers())
+        assert r.json()["answer"] == "".join(TOKENS)
+    rows = await db.fetch("SELECT question, answered FROM usage_events ORDER BY id")
+    assert [(row["question"], row["answered"]) for row in rows] == [
+        (question, False),
+        ("How do I return a product?", True),
+    ]
+    report = (await signed_get(client, f"/internal/v1/chatbots/{bot.id}/unanswered")).json()
+    assert [g["question"] for g in report["groups"]] == [question]
 
 
 @pytest.mark.skipif(not os.environ.get("OLLAMA_URL"), reason="set OLLAMA_URL to run against a real Ollama server")

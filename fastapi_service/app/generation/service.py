@@ -29,6 +29,7 @@ from app.generation.backends import (
 )
 from app.generation.extractive import ExtractiveAnswerer
 from app.generation.prompt import Turn, build_messages
+from app.generation.refusal import is_refusal
 from app.observability.metrics import LLM_SECONDS, LLM_TOKENS
 from app.retrieval.service import Hit, Retriever
 
@@ -55,7 +56,7 @@ class Answered:
     text: str
     generator: str  # the backend's name, or "extractive"
     hits: list[Hit]  # the passages it cites (none when nothing answered)
-    answered: bool  # False: the "no answer" message
+    answered: bool  # False: the "no answer" message, or the model said it does not know
     usage: Usage = field(default_factory=Usage)
     cut_short: bool = False  # the model stopped mid-answer: `text` is what it said until then
 
@@ -166,7 +167,10 @@ class Answerer:
             yield Piece(result.text)
             yield result
             return
-        yield Answered("".join(parts), backend.name, hits, True, usage)
+        text = "".join(parts)
+        # "I don't know" from the model: the documents did not answer, as when nothing was similar.
+        answered = not is_refusal(text, self.settings.no_answer_message)
+        yield Answered(text, backend.name, hits, answered, usage)
 
     def _no_answer(self) -> Answered:
         return Answered(self.settings.no_answer_message, EXTRACTIVE, [], False)
