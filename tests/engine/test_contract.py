@@ -323,3 +323,72 @@ async def test_the_engine_answers_the_canonical_handled_request(engine: httpx.As
     response = await send_signed(engine, "POST", path_of(endpoint), endpoint["body"])
     assert response.status_code == endpoint["status"], response.text
     assert response.json() == endpoint["answer"]
+
+
+# --- operations reports: the engine's answers have the keys of the bodies the addon's tests serve ----
+
+
+def same_keys(real: Any, sample: Any, where: str = "answer", maps: frozenset[str] = frozenset()) -> None:
+    """`real` has exactly the keys of `sample`, recursively. A list item matches one of the sample's
+    items (a user message has fewer keys than an answer); null on either side matches anything;
+    a key named in `maps` holds a name -> count map, whatever the names."""
+    if real is None or sample is None:
+        return
+    if where.rsplit(".", 1)[-1] in maps:
+        assert isinstance(real, dict) and all(isinstance(v, int) for v in real.values()), (where, real)
+        return
+    if isinstance(sample, dict):
+        assert isinstance(real, dict) and set(real) == set(sample), (where, sorted(real), sorted(sample))
+        for key in sample:
+            same_keys(real[key], sample[key], f"{where}.{key}", maps)
+    elif isinstance(sample, list) and sample and isinstance(sample[0], dict):
+        assert isinstance(real, list), where
+        for n, item in enumerate(real):
+            keyed = [s for s in sample if set(s) == set(item)]
+            assert keyed, (f"{where}[{n}]", sorted(item), [sorted(s) for s in sample])
+            same_keys(item, keyed[0], f"{where}[{n}]", maps)
+
+
+async def test_operations_reports_have_the_keys_of_the_contract_bodies(
+    app_factory: Any, db_url: str, db: Any, embedder: Any
+) -> None:
+    from tests.answering.helpers import HANDBOOK, create_bot, insert_chunks, signed_get
+
+    client = await app_factory(make_settings(database_url=db_url, workers_in_process=False))
+    bot = await create_bot(client, widget={"handoff_enabled": True})
+    await insert_chunks(db, embedder, bot.id, HANDBOOK)
+    answered = (
+        await client.post("/v1/chat", json={"message": "How do I return a product?"}, headers=bot.pk_headers())
+    ).json()
+    assert answered["sources"], answered
+    session = answered["session_id"]
+    r = await client.post(
+        "/v1/feedback",
+        json={"message_id": answered["message_id"], "rating": "down", "comment": "wanted the address"},
+        headers=bot.pk_headers(),
+    )
+    assert r.status_code == 200, r.text
+    unanswered = {"message": "Who won the 1998 World Cup?", "session_id": session}
+    assert (await client.post("/v1/chat", json=unanswered, headers=bot.pk_headers())).status_code == 200
+    r = await client.post("/v1/handoff", json={"session_id": session}, headers=bot.pk_headers())
+    assert r.status_code == 200, r.text
+
+    base = f"/internal/v1/chatbots/{bot.id}"
+    reports: dict[str, Any] = {}
+    for name, path in (
+        ("sessions_report", "/sessions"),
+        ("transcript_report", f"/sessions/{session}"),
+        ("unanswered_report", "/unanswered"),
+        ("daily_report", "/daily"),
+    ):
+        endpoint = PAYLOADS[name]
+        assert endpoint["path"].format(chatbot=bot.id, session=session) == base + path, name
+        r = await signed_get(client, base + path)
+        assert r.status_code == endpoint["status"], (name, r.text)
+        same_keys(r.json(), endpoint["answer"], name, frozenset(endpoint.get("maps", [])))
+        reports[name] = r.json()
+    # every list was compared item by item: none is empty
+    assert len(reports["sessions_report"]["sessions"]) == 1
+    assert [m["role"] for m in reports["transcript_report"]["messages"]] == ["user", "assistant"] * 2
+    assert reports["transcript_report"]["messages"][1]["sources"] and reports["transcript_report"]["handoff_at"]
+    assert reports["unanswered_report"]["groups"][0]["questions"] and reports["daily_report"]["days"]

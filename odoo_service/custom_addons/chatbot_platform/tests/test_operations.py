@@ -8,91 +8,22 @@ from odoo.tests import HttpCase, tagged
 from ..tools import webhooks
 from .common import TEST_SECRET, ChatbotCase, load_contract
 
-# Engine answers in the shapes of fastapi_service/app/conversations (tests/answering checks them there).
-SESSIONS = {
-    "total": 51,
-    "limit": 50,
-    "offset": 0,
-    "sessions": [
-        {
-            "session_id": "0b6f1f7e-0000-4000-8000-000000000001",
-            "created_at": "2026-11-20T10:00:00+00:00",
-            "last_active_at": "2026-11-20T10:05:00+00:00",
-            "turns": 2,
-            "first_question": "How do returns work?",
-            "thumbs_up": 1,
-            "thumbs_down": 0,
-            "generators": ["extractive"],
-            "unanswered": 1,
-            "handoff_at": None,
-        }
-    ],
-}
-TRANSCRIPT = {
-    "session_id": "0b6f1f7e-0000-4000-8000-000000000001",
-    "created_at": "2026-11-20T10:00:00+00:00",
-    "last_active_at": "2026-11-20T10:05:00+00:00",
-    "handoff_at": "2026-11-20T10:06:00+00:00",
-    "handoff_reason": "button",
-    "messages": [
-        {"id": "m1", "role": "user", "content": "How do <b>returns</b> work?", "created_at": "2026-11-20T10:00:00Z"},
-        {
-            "id": "m2",
-            "role": "assistant",
-            "content": "Within 30 days. [1]",
-            "created_at": "2026-11-20T10:00:01Z",
-            "sources": [
-                {"source": "s1", "name": "Handbook.pdf", "page": 3, "snippet": "return within 30 days", "score": 0.8}
-            ],
-            "generator": "extractive",
-            "answered": True,
-            "latency_ms": 40,
-            "feedback": {"rating": "down", "comment": "<script>x</script>wanted the address"},
-        },
-        {"id": "m3", "role": "user", "content": "Pets?", "created_at": "2026-11-20T10:01:00Z"},
-        {
-            "id": "m4",
-            "role": "assistant",
-            "content": "I don't know.",
-            "created_at": "2026-11-20T10:01:01Z",
-            "sources": [],
-            "generator": "extractive",
-            "answered": False,
-            "latency_ms": 30,
-            "feedback": None,
-        },
-    ],
-}
-UNANSWERED = {
-    "since": "2026-10-21",
-    "groups": [
-        {
-            "question": "Can I bring my dog?",
-            "count": 3,
-            "last_asked": "2026-11-20T10:01:00+00:00",
-            "questions": [
-                {"question": "Can I bring my dog?", "count": 2, "last_asked": "2026-11-20T10:01:00+00:00"},
-                {"question": "Are dogs allowed?", "count": 1, "last_asked": "2026-11-19T10:01:00+00:00"},
-            ],
-        },
-        {
-            "question": "Who won the 1998 World Cup?",
-            "count": 1,
-            "last_asked": "2026-11-18T10:01:00+00:00",
-            "questions": [
-                {"question": "Who won the 1998 World Cup?", "count": 1, "last_asked": "2026-11-18T10:01:00+00:00"}
-            ],
-        },
-    ],
-}
+# The engine's answers as the contract gives them (contract/payloads.json; the engine's tests check a
+# real answer has the same keys: tests/engine/test_contract.py).
+PAYLOADS = load_contract("payloads.json")
+SESSIONS = PAYLOADS["sessions_report"]["answer"]
+TRANSCRIPT = PAYLOADS["transcript_report"]["answer"]
+UNANSWERED = PAYLOADS["unanswered_report"]["answer"]
+DAILY = PAYLOADS["daily_report"]["answer"]
 
 
 def daily(*days):
-    return {"since": "2026-08-22", "until": "2026-11-21", "days": list(days)}
+    return {**DAILY, "days": list(days)}
 
 
 def day(date, questions, unanswered=0, up=0, down=0, p50=100, **mix):
     return {
+        **DAILY["days"][0],
         "day": date,
         "questions": questions,
         "sessions": max(1, questions // 2),
@@ -413,8 +344,25 @@ class TestHandoff(HttpCase):
         self.assertEqual(self.env["chatbot.handoff"].search_count([("session_uuid", "=", self.notice()["session"])]), 1)
         self.assertEqual(len(self.bot.activity_ids), 1)
 
-        # the owner (company A) sees it; a user of another company does not
+        # the owner (company A) sees it; a user of another company sees neither it, its transcript
+        # file nor the activity
         self.assertEqual(self.env["chatbot.handoff"].with_user(self.owner).search([]), handoff)
+        company_b = self.env["res.company"].create({"name": "Handoff B"})
+        outsider = self.env["res.users"].create(
+            {
+                "name": "User B",
+                "login": "handoff_user_b",
+                "company_id": company_b.id,
+                "company_ids": [(6, 0, company_b.ids)],
+                "groups_id": [(6, 0, [self.env.ref("chatbot_platform.chatbot_platform_group_user").id])],
+            }
+        )
+        self.assertFalse(self.env["chatbot.handoff"].with_user(outsider).search([]))
+        with self.assertRaises(AccessError):
+            handoff.with_user(outsider).read(["transcript"])
+        with self.assertRaises(AccessError):
+            attachment.with_user(outsider).read(["datas"])
+        self.assertFalse(self.env["mail.activity"].with_user(outsider).search([("id", "=", activity.id)]))
 
     def test_bad_notices_are_refused(self):
         self.assertEqual(self.post(self.notice(), secret="whsec_" + "A" * 44).status_code, 401)
