@@ -1,16 +1,28 @@
-"""Search latency under load: 100k chunks over 200 chatbots, 32 concurrent clients on /v1/search.
+"""Search latency and CPU per search under load, closed loop and open loop (Poisson arrivals).
 
     .venv/bin/python bench/query_latency.py [--chunks 100000] [--chatbots 200] [--clients 32]
-        [--requests 4000] [--distinct-queries 400] [--port 8031] [--api-workers 1]
+        [--requests 4000] [--distinct-queries 400] [--port 8031] [--api-workers 1] [--open-loop]
+    .venv/bin/python bench/query_latency.py --scifact [../shared/data/scifact] --open-loop  # one chatbot
 
 Starts its own PostgreSQL + pgvector (pgserver) and `python -m app` on 127.0.0.1, creates the
 chatbots (each with a secret key) through the signed internal API, then bulk-loads the chunks
 with COPY straight into `chunks` (the BM25 triggers index them; the HNSW index is rebuilt once
-after the load). Texts are synthetic (topic vocabularies with Zipf word frequencies); vectors are
-realistic-shaped, not random noise: unit vectors around 2,000 topic centroids. Queries are drawn
-from the chunks' own words, asked by 32 concurrent clients over keep-alive connections, bounded by
---requests. Reports p50/p95/p99 of hybrid search, then recall@10 of the engine's dense search
-against exact SQL search for the same query vectors. Loopback only.
+after the load).
+
+Corpora: synthetic (default: --chunks over --chatbots; topic vocabularies with Zipf word
+frequencies; unit vectors around 2,000 topic centroids; queries drawn from the chunks' own words),
+or --scifact: the BEIR SciFact corpus (title + abstract, cut by the engine's own chunker and
+embedded with the engine's model) in ONE chatbot, asked its 300 test queries. Path: the argument,
+else $SCIFACT_DIR, else ../shared/data/scifact.
+
+Phases, each bounded by a request count: repeated questions (every distinct query asked once
+before: its vector is cached) and unseen questions (a word no query had before appended: the
+model runs), first closed loop (--clients concurrent clients over keep-alive connections: the
+capacity), then with --open-loop at 50 % and 80 % of that capacity with Poisson arrivals, where a
+request's latency runs from its scheduled arrival (a late server cannot hide queueing: no
+coordinated omission). Every phase reports p50/p99 and the CPU per search of the engine
+process(es) and of PostgreSQL (all its processes), from /proc via psutil. Last, recall@10 of the
+engine's dense search against exact SQL search. Loopback only.
 """
 
 from __future__ import annotations
@@ -99,40 +111,133 @@ async def load_chunks(dsn: str, bots: list[uuid.UUID], total: int, seed: int) ->
     return queries
 
 
-async def load_test(urls: list[str], keys: dict, queries: list, clients: int, requests: int) -> list[float]:
-    """`clients` closed-loop clients; client n talks to API process n mod len(urls)."""
+class CpuMeter:
+    """CPU seconds (user + system) used by the engine processes and by PostgreSQL (the postmaster
+    and its backends) since the last `take()`."""
+
+    def __init__(self, api_pids: list[int], postmaster: int) -> None:
+        import psutil
+
+        self.api = [psutil.Process(pid) for pid in api_pids]
+        self.pg = psutil.Process(postmaster)
+        self.last = self.read()
+
+    @staticmethod
+    def _seconds(procs: list) -> float:
+        import psutil
+
+        total = 0.0
+        for proc in procs:
+            for each in [proc, *proc.children(recursive=True)]:
+                try:
+                    t = each.cpu_times()
+                except psutil.NoSuchProcess:
+                    continue
+                total += t.user + t.system
+        return total
+
+    def read(self) -> tuple[float, float]:
+        return self._seconds(self.api), self._seconds([self.pg])
+
+    def take(self) -> tuple[float, float]:
+        now = self.read()
+        used = (now[0] - self.last[0], now[1] - self.last[1])
+        self.last = now
+        return used
+
+
+def report(label: str, latencies: list[float], elapsed: float, errors: int, cpu: tuple[float, float]) -> float:
+    n = max(1, len(latencies))
+    rate = len(latencies) / elapsed
+    print(
+        f"{label}: {len(latencies)} searches in {elapsed:.1f} s = {rate:.0f}/s, {errors} errors; "
+        f"p50 {percentile(latencies, 0.5):.1f} ms, p99 {percentile(latencies, 0.99):.1f} ms; "
+        f"CPU per search: engine {cpu[0] * 1000 / n:.2f} ms, PostgreSQL {cpu[1] * 1000 / n:.2f} ms "
+        f"(load average {os.getloadavg()[0]:.2f})",
+        flush=True,
+    )
+    return rate
+
+
+async def search(http: KeepAliveClient, keys: dict, bot: uuid.UUID, query: str) -> bool:
+    status, body = await http.post_json(
+        "/v1/search", {"query": query, "top_k": 10}, {"Authorization": f"Bearer {keys[bot]}"}
+    )
+    return status == 200 and len(json.loads(body)["results"]) == 10
+
+
+async def closed_loop(
+    urls: list[str], keys: dict, queries: list, clients: int, requests: int
+) -> tuple[list[float], float, int]:
+    """`clients` clients, each sending its next request when the last is answered; client n talks
+    to API process n mod len(urls). Queries are taken in order (cycled)."""
     latencies: list[float] = []
     errors = 0
     counter = iter(range(requests))
 
     async def worker(n: int) -> None:
         nonlocal errors
-        rng = random.Random(n)
         address = httpx.URL(urls[n % len(urls)])
         http = KeepAliveClient(address.host, address.port or 80)
         try:
-            for _ in counter:
-                bot, query = rng.choice(queries)
+            for i in counter:
+                bot, query = queries[i % len(queries)]
                 started = time.perf_counter()
-                status, body = await http.post_json(
-                    "/v1/search", {"query": query, "top_k": 10}, {"Authorization": f"Bearer {keys[bot]}"}
-                )
+                ok = await search(http, keys, bot, query)
                 latencies.append((time.perf_counter() - started) * 1000)
-                if status != 200 or len(json.loads(body)["results"]) != 10:
-                    errors += 1
+                errors += not ok
         finally:
             await http.close()
 
     started = time.perf_counter()
-    cpu = time.process_time()
     await asyncio.gather(*(worker(n) for n in range(clients)))
-    elapsed = time.perf_counter() - started
-    cpu_share = (time.process_time() - cpu) / elapsed
-    print(
-        f"{len(latencies)} searches in {elapsed:.1f} s = {len(latencies) / elapsed:.0f}/s, {errors} errors "
-        f"(load generator: {cpu_share:.0%} of one core; load average {os.getloadavg()[0]:.2f})"
-    )
-    return latencies
+    return latencies, time.perf_counter() - started, errors
+
+
+async def open_loop(
+    urls: list[str], keys: dict, queries: list, rate: float, requests: int, connections: int, seed: int
+) -> tuple[list[float], float, int]:
+    """Poisson arrivals at `rate`/s: request i is due at the sum of i exponential gaps and is sent
+    on the first free connection (of `connections`, spread over the API processes); its latency
+    runs from when it was due, so time spent waiting for a free connection counts."""
+    rng = random.Random(seed)
+    due: asyncio.Queue[tuple[float, uuid.UUID, str] | None] = asyncio.Queue()
+    latencies: list[float] = []
+    errors = 0
+
+    async def sender(n: int) -> None:
+        nonlocal errors
+        address = httpx.URL(urls[n % len(urls)])
+        http = KeepAliveClient(address.host, address.port or 80)
+        try:
+            while (item := await due.get()) is not None:
+                at, bot, query = item
+                ok = await search(http, keys, bot, query)
+                latencies.append((time.perf_counter() - at) * 1000)
+                errors += not ok
+        finally:
+            await http.close()
+
+    senders = [asyncio.create_task(sender(n)) for n in range(connections)]
+    started = time.perf_counter()
+    at = started
+    for i in range(requests):
+        at += rng.expovariate(rate)
+        delay = at - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        bot, query = queries[i % len(queries)]
+        due.put_nowait((at, bot, query))
+    for _ in senders:
+        due.put_nowait(None)
+    await asyncio.gather(*senders)
+    return latencies, time.perf_counter() - started, errors
+
+
+def unseen(queries: list, count: int, tag: str, rng: random.Random) -> list[tuple[uuid.UUID, str]]:
+    """`count` questions no one asked before: a query with a new word appended (`tag` keeps the
+    words of two phases apart), so every one misses the engine's query-vector cache."""
+    return [(bot, f"{q} {rng.choice(SYLLABLES)}{tag}{i}") for i, (bot, q) in enumerate(rng.choices(queries, k=count))]
 
 
 async def recall(url: str, dsn: str, keys: dict, queries: list, n: int) -> float:
@@ -162,6 +267,71 @@ async def recall(url: str, dsn: str, keys: dict, queries: list, n: int) -> float
             total += len(exact)
     await conn.close()
     return hits / total
+
+
+async def load_scifact_chunks(dsn: str, bot: uuid.UUID, data: Path) -> list[tuple[uuid.UUID, str]]:
+    """SciFact's documents (title + abstract) cut by the engine's chunker at its default size and
+    embedded with its model, COPYed into one chatbot; its test queries are the questions."""
+    import asyncpg
+    from pgvector.asyncpg import register_vector
+    from retrieval_scifact import load_scifact
+
+    from app.config import Settings
+    from app.embedding.service import EmbeddingService
+    from app.extraction.extractors import Block, PageText
+    from app.ingestion.chunking import chunk_pages
+
+    corpus, queries, _ = load_scifact(data, None)
+    defaults = Settings.model_fields
+    embedder = EmbeddingService("sentence-transformers/all-MiniLM-L6-v2", batch_size=32)
+    embedder.load()
+    started = time.perf_counter()
+    records = []
+    for doc in corpus:
+        page = PageText([Block(doc["text"].strip(), heading=doc.get("title") or None)], title=doc.get("title") or None)
+        chunks = chunk_pages(
+            [page], embedder.tokenizer, defaults["chunk_tokens"].default, defaults["chunk_overlap_tokens"].default
+        )
+        source = uuid.uuid5(uuid.NAMESPACE_URL, f"scifact:{doc['_id']}")
+        records += [(bot, source, 1, i, chunk.text) for i, chunk in enumerate(chunks)]
+    order = sorted(range(len(records)), key=lambda i: len(records[i][4]))  # similar lengths batch faster
+    vectors: list = [None] * len(records)
+    for n in range(0, len(order), 512):
+        batch = order[n : n + 512]
+        for i, v in zip(batch, embedder.encode([records[i][4] for i in batch], purpose="bench"), strict=True):
+            vectors[i] = v
+        if n % 2048 == 0:
+            print(
+                f"  embedded {n + len(batch)}/{len(order)} chunks ({time.perf_counter() - started:.0f} s)", flush=True
+            )
+    embedder.close()
+    conn = await asyncpg.connect(dsn)
+    await register_vector(conn)
+    await conn.copy_records_to_table(
+        "chunks",
+        records=[(*r, v) for r, v in zip(records, vectors, strict=True)],
+        columns=["chatbot_id", "source_id", "source_version", "ordinal", "content", "embedding"],
+    )
+    await conn.execute("VACUUM ANALYZE")
+    await conn.close()
+    print(f"  {len(corpus)} SciFact documents: {len(records)} chunks in one chatbot", flush=True)
+    return [(bot, q) for q in queries.values()]
+
+
+async def create_chatbots(url: str, secret: str, count: int) -> dict[uuid.UUID, str]:
+    keys: dict[uuid.UUID, str] = {}
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        for n in range(count):
+            bot, key = uuid.uuid4(), generate_key("secret")
+            keys[bot] = key
+            payload = {
+                "version": 1,
+                "name": f"bench {n}",
+                "api_keys": [{"id": str(uuid.uuid4()), "kind": "secret", "prefix": key[:11], "sha256": key_hash(key)}],
+                "rate_limits": {"key_per_minute": 100000, "ip_per_minute": 100000},
+            }
+            (await signed(client, secret, "PUT", f"/internal/v1/chatbots/{bot}", payload)).raise_for_status()
+    return keys
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -198,47 +368,42 @@ async def run(args: argparse.Namespace) -> None:
         for port in ports
     ]
     urls = [f"http://127.0.0.1:{port}" for port in ports]
-    url = urls[0]
     try:
         for each in urls:
             async with httpx.AsyncClient(base_url=each, timeout=60) as client:
                 await wait_ready(client)
-        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-            keys: dict[uuid.UUID, str] = {}
-            for n in range(args.chatbots):
-                bot, key = uuid.uuid4(), generate_key("secret")
-                keys[bot] = key
-                payload = {
-                    "version": 1,
-                    "name": f"bench {n}",
-                    "api_keys": [
-                        {"id": str(uuid.uuid4()), "kind": "secret", "prefix": key[:11], "sha256": key_hash(key)}
-                    ],
-                    "rate_limits": {"key_per_minute": 100000, "ip_per_minute": 100000},
-                }
-                (await signed(client, args.secret, "PUT", f"/internal/v1/chatbots/{bot}", payload)).raise_for_status()
-        print(f"loading {args.chunks} chunks over {args.chatbots} chatbots", flush=True)
-        queries = await load_chunks(dsn, list(keys), args.chunks, seed=11)
+        if args.scifact:
+            keys = await create_chatbots(urls[0], args.secret, 1)
+            print(f"loading SciFact from {args.scifact}", flush=True)
+            queries = await load_scifact_chunks(dsn, next(iter(keys)), Path(args.scifact))
+        else:
+            keys = await create_chatbots(urls[0], args.secret, args.chatbots)
+            print(f"loading {args.chunks} chunks over {args.chatbots} chatbots", flush=True)
+            queries = await load_chunks(dsn, list(keys), args.chunks, seed=11)
         rng = random.Random(5)
         pool = rng.sample(queries, min(args.distinct_queries, len(queries)))
+        meter = CpuMeter([p.pid for p in procs], server.get_pid())
         # Warm-up pass: every distinct query once, at full concurrency (model, caches, and the
-        # database pool grown to what 32 clients use: opening connections is not steady state).
-        await load_test(urls, keys, pool, args.clients, len(pool))
-        latencies = await load_test(urls, keys, pool, args.clients, args.requests)
-        print(
-            f"hybrid /v1/search, {args.clients} clients: p50 {percentile(latencies, 0.5):.1f} ms, "
-            f"p95 {percentile(latencies, 0.95):.1f} ms, p99 {percentile(latencies, 0.99):.1f} ms"
-        )
-        cold = [
-            (bot, q + f" {rng.choice(SYLLABLES)}{i}")
-            for i, (bot, q) in enumerate(rng.sample(queries, min(300, len(queries))))
-        ]
-        cold_latencies = await load_test(urls, keys, cold, args.clients, len(cold))
-        print(
-            f"unseen queries (model runs per request), {args.clients} clients: p50 {percentile(cold_latencies, 0.5):.1f} ms, "
-            f"p99 {percentile(cold_latencies, 0.99):.1f} ms"
-        )
-        r = await recall(url, dsn, keys, pool, 200)
+        # database pool grown to what the clients use: opening connections is not steady state).
+        await closed_loop(urls, keys, pool, args.clients, len(pool))
+        meter.take()
+        repeated = rng.choices(pool, k=args.requests)
+        fresh = unseen(queries, args.unseen_requests, "c", rng)
+        result = await closed_loop(urls, keys, repeated, args.clients, args.requests)
+        capacity = {"repeated": report(f"repeated questions, {args.clients} clients", *result, meter.take())}
+        result = await closed_loop(urls, keys, fresh, args.clients, len(fresh))
+        capacity["unseen"] = report(f"unseen questions, {args.clients} clients", *result, meter.take())
+        if args.open_loop:
+            for kind in ("repeated", "unseen"):
+                for share in (0.5, 0.8):
+                    rate = capacity[kind] * share
+                    count = min(args.requests if kind == "repeated" else args.unseen_requests, int(rate * 60))
+                    asked = (
+                        rng.choices(pool, k=count) if kind == "repeated" else unseen(queries, count, f"o{share}", rng)
+                    )
+                    result = await open_loop(urls, keys, asked, rate, count, args.connections, seed=int(share * 10))
+                    report(f"open loop, {kind}, {share:.0%} of capacity ({rate:.0f}/s)", *result, meter.take())
+        r = await recall(urls[0], dsn, keys, pool, 200)
         print(f"recall@10 of dense /v1/search vs exact SQL: {r:.4f}")
     finally:
         for proc in procs:
@@ -254,7 +419,16 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--chatbots", type=int, default=200)
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--requests", type=int, default=4000, help="repeated questions per phase")
+    parser.add_argument("--unseen-requests", type=int, default=600, help="unseen questions per phase")
+    parser.add_argument("--open-loop", action="store_true", help="also Poisson arrivals at 50%% and 80%% of capacity")
+    parser.add_argument("--connections", type=int, default=64, help="open loop: keep-alive connections")
+    parser.add_argument(
+        "--scifact",
+        nargs="?",
+        const=os.environ.get("SCIFACT_DIR", str(REPO.parent / "shared" / "data" / "scifact")),
+        help="one chatbot of the SciFact corpus instead of the synthetic chatbots",
+    )
     parser.add_argument("--distinct-queries", type=int, default=400)
     parser.add_argument("--secret", default=os.environ.get("WEBHOOK_SECRET", DEV_WEBHOOK_SECRET))
     parser.add_argument("--port", type=int, default=8031)
