@@ -145,3 +145,18 @@ async def test_a_chatbot_with_one_percent_of_the_chunks_gets_full_exact_top_k(ap
     finally:
         repository.dense_approximate = original
     assert calls, "the approximate (HNSW) path was not exercised"
+
+
+async def test_query_vectors_are_cached_by_the_question_as_the_model_sees_it(embedder):
+    """Case and runs of spaces change nothing for the uncased model, so they share a cached vector;
+    other words do not."""
+    from app.retrieval.service import Retriever
+
+    retriever = Retriever(None, embedder, make_settings())  # embedding only: no pool needed
+    first = await retriever.embed_query("How do I return a product?")
+    same = await retriever.embed_query("  how do I   RETURN a product? ")
+    assert same is first  # from the cache: the model did not run again
+    fresh = await embedder.embed_one("  how do I   RETURN a product? ")
+    assert np.allclose(fresh, first, atol=1e-6)  # and the model agrees the texts are one
+    other = await retriever.embed_query("How do I return a parcel?")
+    assert other is not first and not np.allclose(other, first, atol=1e-3)

@@ -28,6 +28,7 @@ from app.retrieval import repository
 
 COUNT_CACHE_SECONDS = 10.0
 QUERY_CACHE_SIZE = 2048
+UNCASED_PROBE = "Where Is The Nearest Store"
 
 
 class Mode(StrEnum):
@@ -58,15 +59,28 @@ class Retriever:
         self._counts: dict[UUID, tuple[float, int]] = {}
         self._iterative: bool | None = None
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._uncased: bool | None = None  # whether the model ignores case (asked of its tokenizer once)
+
+    def _cache_key(self, query: str) -> str:
+        """The question as the model sees it: runs of whitespace are one space to its tokenizer,
+        and case is nothing to an uncased model (all-MiniLM-L6-v2 lower-cases), so "How do I
+        return?" and "how do i  return?" share one vector."""
+        if self._uncased is None:
+            tokenize = self.embedder.tokenizer
+            self._uncased = tokenize(UNCASED_PROBE)["input_ids"] == tokenize(UNCASED_PROBE.lower())["input_ids"]
+        key = " ".join(query.split())
+        return key.lower() if self._uncased else key
 
     async def embed_query(self, query: str) -> np.ndarray:
-        """The query's vector; popular questions repeat, so recent ones are kept (LRU)."""
-        vector = self._vectors.get(query)
+        """The query's vector; popular questions repeat, so recent ones are kept (LRU, keyed by
+        the normalised question)."""
+        key = self._cache_key(query)
+        vector = self._vectors.get(key)
         if vector is not None:
-            self._vectors.move_to_end(query)
+            self._vectors.move_to_end(key)
             return vector
         vector = await self.embedder.embed_one(query)
-        self._vectors[query] = vector
+        self._vectors[key] = vector
         if len(self._vectors) > QUERY_CACHE_SIZE:
             self._vectors.popitem(last=False)
         return vector
