@@ -13,6 +13,12 @@ Chunks map back to their document; a document's rank is that of its best chunk. 
 each document (title + abstract) becomes one chunk, embedded here with the same model (truncated at
 its 256-token limit, as in BEIR) and INSERTed into `chunks` exactly as the ingestion job's last step
 does — the BM25 triggers index it. Queries still go through `POST /v1/search`.
+
+--chunked measures contextual chunks (CONTEXTUAL_CHUNKS) without the pipeline's hours: each document
+(title line + abstract, as the pipeline's .txt gives it, with its title known as a PDF, DOCX, HTML or
+Markdown document's is) is cut by the engine's own chunker twice, into two chatbots of the same run:
+plain chunks, and contextual chunks embedded with the title in front. Both are embedded here with
+the engine's model, INSERTed as the ingestion job does, and asked the same queries.
 """
 
 from __future__ import annotations
@@ -157,6 +163,52 @@ async def insert_direct(dsn: str, bot: uuid.UUID, corpus: list[dict]) -> dict:
     return sources
 
 
+async def insert_chunked(dsn: str, bots: dict[bool, uuid.UUID], corpus: list[dict]) -> dict:
+    """The engine's chunker over every document, into bots[False] (plain) and bots[True] (contextual)."""
+    import asyncpg
+    from pgvector.asyncpg import register_vector
+
+    from app.config import Settings
+    from app.embedding.service import EmbeddingService
+    from app.extraction.extractors import Block, PageText
+    from app.ingestion.chunking import chunk_pages
+
+    size = Settings.model_fields["chunk_tokens"].default
+    overlap = Settings.model_fields["chunk_overlap_tokens"].default
+    embedder = EmbeddingService("sentence-transformers/all-MiniLM-L6-v2", batch_size=32)
+    embedder.load()
+    started = time.perf_counter()
+    sources: dict[str, str] = {}
+    conn = await asyncpg.connect(dsn)
+    await register_vector(conn)
+    for contextual, bot in bots.items():
+        rows = []
+        for doc in corpus:
+            title = doc.get("title", "").strip()
+            page = PageText([Block(f"{title}\n\n{doc['text'].strip()}")], title or None)
+            source = uuid.uuid5(uuid.NAMESPACE_URL, f"scifact:{contextual}:{doc['_id']}")  # one per chatbot
+            sources[str(source)] = doc["_id"]
+            for i, chunk in enumerate(chunk_pages([page], embedder.tokenizer, size, overlap, contextual)):
+                rows.append((bot, source, 1, i, chunk.text, chunk.embedded_text))
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i][5]))
+        vectors: list = [None] * len(rows)
+        for n in range(0, len(order), 512):
+            batch = order[n : n + 512]
+            for i, v in zip(batch, embedder.encode([rows[i][5] for i in batch], purpose="bench"), strict=True):
+                vectors[i] = v
+        await conn.copy_records_to_table(
+            "chunks",
+            records=[(*row[:5], v) for row, v in zip(rows, vectors, strict=True)],
+            columns=["chatbot_id", "source_id", "source_version", "ordinal", "content", "embedding"],
+        )
+        label = "contextual" if contextual else "plain"
+        print(f"{label}: {len(rows)} chunks embedded and inserted ({time.perf_counter() - started:.0f} s)", flush=True)
+    await conn.execute("ANALYZE")
+    await conn.close()
+    embedder.close()
+    return sources
+
+
 async def evaluate(client: httpx.AsyncClient, key: str, sources: dict, queries: dict, qrels: dict) -> dict[str, float]:
     headers = {"Authorization": f"Bearer {key}"}
     scores: dict[str, list[float]] = {m: [] for m in MODES}
@@ -202,6 +254,8 @@ async def run(args: argparse.Namespace) -> None:
     state = tempfile.TemporaryDirectory(prefix="bench-scifact-")
     dsn = args.database_url
     server = None
+    if args.chunked:
+        args.direct = True  # the same database set-up: chunks are inserted here
     if args.direct and not dsn:
         server, dsn = await embedded_database(Path(state.name) / "pg")
     if args.direct and args.url and not args.database_url:
@@ -212,25 +266,34 @@ async def run(args: argparse.Namespace) -> None:
     try:
         async with httpx.AsyncClient(base_url=url, timeout=120) as client:
             await wait_ready(client)
-            bot = uuid.uuid4()
-            key = generate_key("secret")
-            chatbot = {
-                "version": 1,
-                "tenant": "bench",
-                "name": "SciFact",
-                "api_keys": [{"id": str(uuid.uuid4()), "kind": "secret", "prefix": key[:11], "sha256": key_hash(key)}],
-                "rate_limits": {"key_per_minute": 100000, "ip_per_minute": 100000},
-            }
-            r = await signed(client, args.secret, "PUT", f"/internal/v1/chatbots/{bot}", chatbot)
-            r.raise_for_status()
-            if args.direct:
-                sources = await insert_direct(dsn, bot, corpus)
+            variants = [False, True] if args.chunked else [None]
+            bots: dict = {}
+            for variant in variants:
+                bot, key = uuid.uuid4(), generate_key("secret")
+                bots[variant] = (bot, key)
+                chatbot = {
+                    "version": 1,
+                    "tenant": "bench",
+                    "name": "SciFact",
+                    "api_keys": [
+                        {"id": str(uuid.uuid4()), "kind": "secret", "prefix": key[:11], "sha256": key_hash(key)}
+                    ],
+                    "rate_limits": {"key_per_minute": 100000, "ip_per_minute": 100000},
+                }
+                r = await signed(client, args.secret, "PUT", f"/internal/v1/chatbots/{bot}", chatbot)
+                r.raise_for_status()
+            if args.chunked:
+                sources = await insert_chunked(dsn, {v: b for v, (b, _) in bots.items()}, corpus)
+            elif args.direct:
+                sources = await insert_direct(dsn, bots[None][0], corpus)
             else:
-                sources = await ingest(client, args.secret, bot, corpus, args.timeout)
-            started = time.perf_counter()
-            results = await evaluate(client, key, sources, queries, qrels)
-            print(f"evaluated {len(queries)} queries x {len(MODES)} modes in {time.perf_counter() - started:.0f} s")
-            print("nDCG@10  " + "  ".join(f"{m}: {v:.1f}" for m, v in results.items()))
+                sources = await ingest(client, args.secret, bots[None][0], corpus, args.timeout)
+            for variant, (_, key) in bots.items():
+                started = time.perf_counter()
+                results = await evaluate(client, key, sources, queries, qrels)
+                label = {None: "", False: "plain chunks: ", True: "contextual chunks: "}[variant]
+                print(f"evaluated {len(queries)} queries x {len(MODES)} modes in {time.perf_counter() - started:.0f} s")
+                print(f"{label}nDCG@10  " + "  ".join(f"{m}: {v:.1f}" for m, v in results.items()), flush=True)
     finally:
         if proc is not None:
             proc.terminate()
@@ -250,6 +313,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8021)
     parser.add_argument("--timeout", type=float, default=5400)
     parser.add_argument("--direct", action="store_true", help="insert embedded chunks instead of ingesting")
+    parser.add_argument("--chunked", action="store_true", help="plain vs contextual chunks, inserted (see above)")
     asyncio.run(run(parser.parse_args()))
 
 

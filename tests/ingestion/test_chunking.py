@@ -60,3 +60,30 @@ def test_chunking_is_deterministic(embedder):
 
 def test_empty_input_gives_no_chunks(embedder):
     assert chunk([], embedder) == []
+
+
+def test_contextual_chunks_carry_title_and_heading_apart_from_their_text(embedder):
+    text = prose(1500, seed=3)
+    pages = [PageText([Block(text, page=1, heading="Returns"), Block(TRICKY, page=2, heading="Doc")], "Doc")]
+    plain = chunk_pages(pages, embedder.tokenizer, 128, 16)
+    contextual = chunk_pages(pages, embedder.tokenizer, 128, 16, contextual=True)
+    assert {c.context for c in plain} == {""} and all(c.embedded_text == c.text for c in plain)
+    # the heading equal to the title is said once
+    assert {c.context for c in contextual} == {"Doc — Returns", "Doc"}
+    for c in contextual:
+        assert c.embedded_text == f"{c.context}\n\n{c.text}"
+        assert c.text in text or c.text in TRICKY  # snippets stay slices of the document
+        assert len(embedder.tokenizer(c.embedded_text)["input_ids"]) <= 128  # the context fits the window
+    # the context's tokens come out of the text's budget: more, smaller chunks
+    assert len(contextual) > len(plain)
+
+
+def test_a_long_title_is_cut_to_a_share_of_the_window(embedder):
+    title = "Annual report of the " + "very " * 200 + "long committee"
+    pages = [PageText([Block(prose(400, seed=4))], title)]
+    for size in (256, 64, 32):
+        chunks = chunk_pages(pages, embedder.tokenizer, size, 8, contextual=True)
+        assert chunks and all(c.context.endswith("…") and c.context.startswith("Annual report") for c in chunks)
+        context_tokens = len(embedder.tokenizer(chunks[0].context, add_special_tokens=False)["input_ids"])
+        assert context_tokens <= min(48, size // 4) + 1  # + the ellipsis
+        assert all(len(embedder.tokenizer(c.embedded_text)["input_ids"]) <= size for c in chunks)

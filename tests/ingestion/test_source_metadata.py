@@ -2,6 +2,8 @@
 
 import uuid
 
+import numpy as np
+
 from tests.engine.test_internal_chatbots import chatbot_payload
 from tests.ingestion.helpers import document, list_sources, prose, put_source, wait_jobs_idle, wait_settled
 from tests.support.signing import send_signed
@@ -66,3 +68,26 @@ async def test_a_renamed_file_name_or_a_failed_source_goes_through_ingestion(cli
     r = await put_source(client, bot, failed, document(2, PNG, "logo.png", name="Logo"))
     assert isinstance(r.json()["job"], int), "a failed source is retried, not relabelled ready"
     await wait_jobs_idle(db)
+
+
+async def test_with_contextual_chunks_a_rename_re_embeds_under_the_new_title(app_factory, db_url, db, embedder):
+    """The name is the title of a document without one of its own, embedded with each chunk."""
+    from tests.conftest import make_settings
+
+    client = await app_factory(make_settings(database_url=db_url, contextual_chunks=True))
+    bot, src = uuid.uuid4(), uuid.uuid4()
+    await send_signed(client, "PUT", f"/internal/v1/chatbots/{bot}", chatbot_payload(1))
+    data = prose(600).encode()
+    await put_source(client, bot, src, document(1, data, "guide.txt", name="Guide"))
+    assert (await wait_settled(db, src, 1))["state"] == "ready"
+    ids = await chunk_ids(db, src)
+    r = await put_source(client, bot, src, document(2, data, "guide.txt", name="Returns policy"))
+    assert r.json()["job"] is not None
+    assert (await wait_settled(db, src, 2))["state"] == "ready"
+    assert set(await chunk_ids(db, src)).isdisjoint(ids)
+    row = await db.fetchrow(
+        "SELECT content, embedding::real[] AS embedding FROM chunks WHERE source_id = $1 ORDER BY ordinal LIMIT 1", src
+    )
+    assert not row["content"].startswith("Returns policy")  # the text stays the document's
+    vector = await embedder.embed_one(f"Returns policy\n\n{row['content']}")
+    assert float(vector @ np.array(row["embedding"])) > 0.999  # embedded with the new title in front

@@ -93,7 +93,12 @@ async def run_job(ctx: IngestionContext, source_id: UUID, version: int, refresh:
         pages = await extract_pages(ctx, claimed)
         stages["extract"], mark = time.monotonic() - mark, time.monotonic()
         chunks = await asyncio.to_thread(
-            chunk_pages, pages, ctx.embedder.tokenizer, ctx.settings.chunk_tokens, ctx.settings.chunk_overlap_tokens
+            chunk_pages,
+            pages,
+            ctx.embedder.tokenizer,
+            ctx.settings.chunk_tokens,
+            ctx.settings.chunk_overlap_tokens,
+            ctx.settings.contextual_chunks,
         )
         del pages
         stages["chunk"], mark = time.monotonic() - mark, time.monotonic()
@@ -207,7 +212,7 @@ async def embed_and_stage(ctx: IngestionContext, claimed: asyncpg.Record, chunks
     last_callback = time.monotonic()
     for first in range(0, total, step):
         part = chunks[first : first + step]
-        vectors = await ctx.embedder.embed([c.text for c in part], purpose="ingest")
+        vectors = await ctx.embedder.embed([c.embedded_text for c in part], purpose="ingest")
         await repository.stage_chunks(
             ctx.pool, source_id=source_id, version=version, first=first, chunks=part, vectors=vectors
         )

@@ -17,7 +17,7 @@ async def lock_chatbot_shared(conn: Connection, chatbot_id: UUID) -> asyncpg.Rec
 
 async def lock_source(conn: Connection, source_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT id, chatbot_id, version, deleted, state, kind, spec, indexed_version, chunk_count, indexed_at"
+        "SELECT id, chatbot_id, version, deleted, state, kind, name, spec, indexed_version, chunk_count, indexed_at"
         " FROM sources WHERE id = $1 FOR UPDATE",
         source_id,
     )

@@ -92,9 +92,11 @@ async def prepare(body: SourcePut, settings: Settings) -> Prepared:
     return _decode_document(body, settings)
 
 
-def _metadata_only(current: asyncpg.Record | None, body: SourcePut, prepared: Prepared) -> bool:
+def _metadata_only(current: asyncpg.Record | None, body: SourcePut, prepared: Prepared, settings: Settings) -> bool:
     """True when the new version changes nothing that ingestion reads: same kind, same document
-    (sha256, size, name, type) or link settings, and the current version is indexed and ready."""
+    (sha256, size, name, type) or link settings, and the current version is indexed and ready.
+    With contextual chunks the name is read too (the title embedded with every chunk of a
+    document that has none of its own): a rename re-embeds."""
     return (
         current is not None
         and not current["deleted"]
@@ -104,6 +106,7 @@ def _metadata_only(current: asyncpg.Record | None, body: SourcePut, prepared: Pr
         and current["kind"] == body.kind
         and current["spec"] == prepared.spec
         and (body.kind == "link" or bool(prepared.spec.get("sha256")))  # same bytes, by their hash
+        and (body.kind == "link" or not settings.contextual_chunks or current["name"] == body.name)
     )
 
 
@@ -138,7 +141,7 @@ async def put_source(
     prepared = await prepare(body, settings)
 
     async def apply(current: asyncpg.Record | None) -> SourceAccepted:
-        if current is not None and _metadata_only(current, body, prepared):
+        if current is not None and _metadata_only(current, body, prepared, settings):
             # A rename (or a replay of the same file under a new version): nothing to re-embed.
             await repository.update_metadata(conn, source_id, body.version, body.name)
             await callbacks.record_status(
