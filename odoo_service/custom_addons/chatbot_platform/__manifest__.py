@@ -24,7 +24,10 @@
         "data/ir_cron_data.xml",
     ],
     "assets": {
-        "web.assets_backend": ["chatbot_platform/static/src/js/live_status.js"],
+        "web.assets_backend": [
+            "chatbot_platform/static/src/js/live_status.js",
+            "chatbot_platform/static/src/js/document_drop.js",
+        ],
         # tours of the browser tests (loaded only when tests run a tour)
         "web.assets_tests": ["chatbot_platform/static/tests/tours/*.js"],
     },

@@ -3,7 +3,7 @@ import hashlib
 import os
 
 from odoo import api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 
 from ..tools import payloads
 
@@ -18,6 +18,7 @@ ALLOWED_TYPES = {
     ".csv": "text/csv",
 }
 DEFAULT_MAX_MB = payloads.MAX_DOCUMENT_BYTES // (1024 * 1024)
+MAX_UPLOAD_FILES = 200  # one bulk upload (the wizard or a drop); more files: upload again
 
 
 class ChatbotDocument(models.Model):
@@ -84,6 +85,94 @@ class ChatbotDocument(models.Model):
         if "datas" in vals:
             self._hold_off_filestore_gc()
         return super().write(vals)
+
+    # -- bulk upload (the upload wizard and files dropped on the documents list/kanban) ----------
+    @api.model
+    def check_bulk_upload(self, chatbot_id, file_count):
+        """Called by a drop before its files are sent: refuses at once what the upload itself
+        would refuse (no right to add documents to this chatbot, too many files)."""
+        self._bulk_upload_check(self.env["chatbot.chatbot"].browse(chatbot_id), file_count)
+        return True
+
+    @api.model
+    def upload_dropped_files(self, chatbot_id, attachment_ids):
+        """Files dropped on the documents list or kanban, staged by the browser as attachments of
+        the chatbot (static/src/js/document_drop.js), become its documents. Only attachments this
+        user staged on this chatbot are accepted. Returns what the notification shows."""
+        chatbot = self.env["chatbot.chatbot"].browse(chatbot_id)
+        ids = list(dict.fromkeys(attachment_ids))
+        self._bulk_upload_check(chatbot, len(ids))
+        staged = self.env["ir.attachment"].search(
+            [
+                ("id", "in", ids),
+                ("res_model", "=", "chatbot.chatbot"),
+                ("res_id", "=", chatbot.id),
+                ("res_field", "=", False),
+                ("create_uid", "=", self.env.uid),
+            ]
+        )
+        if len(staged) != len(ids):
+            raise UserError(self.env._("Some of the dropped files were not received; drop them again."))
+        documents, duplicates = self._create_from_uploads(chatbot, self.env["ir.attachment"].browse(ids))
+        return {
+            "document_ids": documents.ids,
+            "duplicates": [{"file": file, "document": doc} for file, doc in duplicates],
+            "message": " ".join(
+                [self._bulk_upload_summary(len(documents), duplicates)]
+                + ["%s." % self._bulk_upload_duplicate_note(file, doc) for file, doc in duplicates]
+            ),
+        }
+
+    @api.model
+    def _create_from_uploads(self, chatbot, attachments):
+        """The rule of every bulk upload: each file (an ``ir.attachment``, in the order given)
+        becomes a document of ``chatbot``, in this one transaction (a refused file refuses the
+        upload), except a file whose SHA-256 the chatbot already has, or an earlier file of the
+        same upload has: a duplicate, not ingested again. The attachments, temporary copies, are
+        deleted. Returns (documents, [(file name, name of the document or file it repeats)])."""
+        self._bulk_upload_check(chatbot, len(attachments))
+        contents = [(attachment.name, attachment.raw or b"") for attachment in attachments]
+        digests = [hashlib.sha256(raw).hexdigest() for _name, raw in contents]
+        known = {
+            doc.checksum: doc.name
+            for doc in self.search([("chatbot_id", "=", chatbot.id), ("checksum", "in", digests)])
+        }
+        to_create, duplicates = [], []
+        for (name, raw), digest in zip(contents, digests):
+            if digest in known:
+                duplicates.append((name, known[digest]))
+                continue
+            known[digest] = name  # a second copy in the same upload is a duplicate too
+            to_create.append({"chatbot_id": chatbot.id, "filename": name, "datas": base64.b64encode(raw)})
+        documents = self.create(to_create)
+        attachments.unlink()
+        return documents, duplicates
+
+    @api.model
+    def _bulk_upload_check(self, chatbot, file_count):
+        if len(chatbot) != 1 or not chatbot.exists():
+            raise UserError(self.env._("Choose the chatbot the files are for."))
+        chatbot.check_access("write")
+        if not file_count:
+            raise UserError(self.env._("Choose the files to upload first."))
+        if file_count > MAX_UPLOAD_FILES:
+            raise UserError(
+                self.env._(
+                    "At most %(max)s files per upload (%(count)s given); upload the rest in another go.",
+                    max=MAX_UPLOAD_FILES,
+                    count=file_count,
+                )
+            )
+
+    @api.model
+    def _bulk_upload_summary(self, created, duplicates):
+        return self.env._(
+            "%(created)s documents created, %(dupes)s duplicates skipped.", created=created, dupes=len(duplicates)
+        )
+
+    @api.model
+    def _bulk_upload_duplicate_note(self, file, doc):
+        return self.env._("%(file)s: same content as %(doc)s, not uploaded again", file=file, doc=doc)
 
     def _hold_off_filestore_gc(self):
         """Keep Odoo's filestore garbage collector away until this transaction ends.

@@ -1,5 +1,7 @@
 from . import (  # noqa: F401
     test_api_keys,
+    test_bulk_upload,
+    test_bulk_upload_browser,
     test_constraints,
     test_contract,
     test_delivery,

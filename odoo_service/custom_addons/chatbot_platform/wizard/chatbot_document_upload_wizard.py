@@ -1,16 +1,11 @@
-import base64
-import hashlib
-
 from markupsafe import Markup
 from odoo import fields, models
-from odoo.exceptions import UserError
-
-MAX_FILES = 200  # one upload; more files: upload again
 
 
 class ChatbotDocumentUploadWizard(models.TransientModel):
-    """Many files at once onto a chatbot: each becomes a document, except a file whose SHA-256
-    the chatbot already has (or that appears twice in the upload): flagged, not ingested again."""
+    """Many files at once onto a chatbot, chosen with the multi-file picker; the rule (one
+    transaction, the file limit, duplicates by SHA-256) is ``chatbot.document._create_from_uploads``,
+    which files dropped on the documents list or kanban go through too."""
 
     _name = "chatbot.document.upload.wizard"
     _description = "Chatbot bulk document upload"
@@ -23,33 +18,11 @@ class ChatbotDocumentUploadWizard(models.TransientModel):
 
     def action_upload(self):
         self.ensure_one()
-        self.chatbot_id.check_access("write")
-        files = self.attachment_ids
-        if not files:
-            raise UserError(self.env._("Choose the files to upload first."))
-        if len(files) > MAX_FILES:
-            raise UserError(self.env._("At most %(max)s files per upload.", max=MAX_FILES))
-        known = {
-            d.checksum: d
-            for d in self.env["chatbot.document"].search([("chatbot_id", "=", self.chatbot_id.id)])
-            if d.checksum
-        }
-        to_create, duplicates = [], []
-        for attachment in files:
-            raw = attachment.raw or b""
-            digest = hashlib.sha256(raw).hexdigest()
-            if digest in known:
-                duplicates.append((attachment.name, known[digest].name))
-                continue
-            known[digest] = attachment  # a second copy in the same upload is a duplicate too
-            to_create.append(
-                {"chatbot_id": self.chatbot_id.id, "filename": attachment.name, "datas": base64.b64encode(raw)}
-            )
-        documents = self.env["chatbot.document"].create(to_create)  # one transaction: all or nothing
-        files.unlink()  # the documents keep their own copy; the upload's temporary files go
+        Document = self.env["chatbot.document"]
+        # in the order the files were added
+        documents, duplicates = Document._create_from_uploads(self.chatbot_id, self.attachment_ids.sorted("id"))
         rows = Markup("").join(
-            Markup("<li>%s</li>") % self.env._("%(file)s: same content as %(doc)s, not uploaded again", file=f, doc=d)
-            for f, d in duplicates
+            Markup("<li>%s</li>") % Document._bulk_upload_duplicate_note(file, doc) for file, doc in duplicates
         )
         self.write(
             {
@@ -57,11 +30,7 @@ class ChatbotDocumentUploadWizard(models.TransientModel):
                 "document_ids": [(6, 0, documents.ids)],
                 "result_html": Markup("<p>%s</p>%s")
                 % (
-                    self.env._(
-                        "%(created)s documents created, %(dupes)s duplicates skipped.",
-                        created=len(documents),
-                        dupes=len(duplicates),
-                    ),
+                    Document._bulk_upload_summary(len(documents), duplicates),
                     Markup("<ul class='o_chatbot_duplicates'>%s</ul>") % rows if rows else "",
                 ),
             }
