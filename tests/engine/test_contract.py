@@ -323,3 +323,19 @@ async def test_the_engine_answers_the_canonical_handled_request(engine: httpx.As
     response = await send_signed(engine, "POST", path_of(endpoint), endpoint["body"])
     assert response.status_code == endpoint["status"], response.text
     assert response.json() == endpoint["answer"]
+
+
+def test_engine_languages_are_the_contract_languages() -> None:
+    from app import languages
+
+    contract = load("languages.json")
+    assert languages.LANGUAGE_CODE.pattern == contract["code_pattern"]
+    assert languages.FALLBACK_CONFIG == contract["fallback"]
+    assert languages.TEXT_SEARCH_CONFIGS == contract["text_search"]
+    defaults = load("defaults.json")["chatbot"]
+    assert languages.language_problem(defaults["language"]) is None
+    assert languages.language_problem(load("payloads.json")["chatbot_put"]["body"]["language"]) is None
+    for code in contract["invalid_examples"]:
+        assert languages.language_problem(code), code
+        with pytest.raises(ValidationError, match="ISO 639"):
+            ChatbotPut.model_validate({"version": 1, "name": "x", "language": code})
