@@ -339,3 +339,24 @@ def test_engine_languages_are_the_contract_languages() -> None:
         assert languages.language_problem(code), code
         with pytest.raises(ValidationError, match="ISO 639"):
             ChatbotPut.model_validate({"version": 1, "name": "x", "language": code})
+
+
+def test_odoos_language_selection_offers_only_valid_codes() -> None:
+    """The addon's `LANGUAGES` selection (read from its source: the engine cannot import Odoo)."""
+    import ast
+
+    from app import languages
+
+    model = REPO / "odoo_service" / "custom_addons" / "chatbot_platform" / "models" / "chatbot_chatbot.py"
+    tree = ast.parse(model.read_text(encoding="utf-8"))
+    [selection] = [
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["LANGUAGES"]
+    ]
+    codes = [code for code, _label in selection]
+    assert "en" in codes
+    for code in codes:
+        assert languages.language_problem(code) is None, code
+        # every language Odoo offers has its stemmer (none silently falls back to `simple`)
+        assert code in load("languages.json")["text_search"], code

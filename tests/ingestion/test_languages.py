@@ -19,6 +19,7 @@ from app.db.migrations import apply_migrations, available_migrations
 from app.db.pool import init_connection
 from app.ingestion import repository as ingestion_repository
 from app.keys.format import generate_key
+from app.languages import FALLBACK_CONFIG, TEXT_SEARCH_CONFIGS
 from tests.answering.helpers import Bot, create_bot, key_entry, put_chatbot
 from tests.conftest import make_settings
 from tests.ingestion.helpers import document, put_source, wait_settled
@@ -54,6 +55,14 @@ STEMMING = [
     ("es", "Las canciones populares del pueblo son antiguas.", "canción"),
     ("es", "Los niños cantaban en el coro de la escuela.", "cantar"),
 ]
+
+
+async def test_every_mapped_configuration_is_one_postgresql_ships(db):
+    names = set(TEXT_SEARCH_CONFIGS.values()) | {FALLBACK_CONFIG}
+    shipped = {r["cfgname"] for r in await db.fetch("SELECT cfgname FROM pg_ts_config")}
+    assert names <= shipped, names - shipped
+    for name in names:  # and the generated column's function takes each
+        assert await db.fetchval("SELECT chunk_tsvector($1, 'words')", name)
 
 
 @pytest.mark.parametrize(("language", "text", "query"), STEMMING)
