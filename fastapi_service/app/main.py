@@ -18,6 +18,7 @@ from app.apidocs.router import router as docs_router
 from app.body_limit import BodyLimitMiddleware
 from app.chat.router import router as chat_router
 from app.chat.service import ChatService
+from app.chatbots import service as chatbots_service
 from app.chatbots.router import router as chatbots_router
 from app.config import Settings, get_settings
 from app.conversations.router import router as conversations_router
@@ -129,6 +130,10 @@ async def _load_model(embedder: EmbeddingService) -> None:
 async def start(engine: Engine) -> None:
     """Attach the database (retrying) while the model loads, then build and start the services."""
     pool, _ = await asyncio.gather(engine.database.connect(), _load_model(engine.embedder))
+    try:
+        await chatbots_service.align_languages(pool)
+    except Exception:  # searches stay consistent (index and queries in the old configuration)
+        logger.exception("re-indexing chatbots in their language failed; will try at the next start")
     services = build_services(engine, pool)
     services.key_resolver.start()
     services.receipt_sweeper.start()

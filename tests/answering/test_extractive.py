@@ -136,3 +136,18 @@ async def test_question_set_over_real_documents(app_factory, db_url, db):
     charging = (await ask("How long does it take to fully charge the robot vacuum?")).json()
     first = charging["sources"][0]
     assert first["name"] == "nimbus-x2-manual.docx" and first["heading"] == "Charging" and first["page"] is None
+
+
+def test_extractive_words_and_sentences_follow_the_chatbots_language() -> None:
+    from app.generation.extractive import split_sentences, terms
+
+    # French: the French stemmer conflates the plural, English's does not; no English stop words
+    assert terms("beaux", "fr") == terms("beau", "fr") == {"beau"}
+    assert terms("beaux") != terms("beau")
+    assert "an" in terms("an", "fr") and "an" not in terms("an")
+    # German abbreviations do not end a sentence with pysbd's German rules
+    text = "Der Preis ist 5 Euro, z. B. im Laden. Das ist gut."
+    assert split_sentences(text, "de") == ["Der Preis ist 5 Euro, z. B. im Laden.", "Das ist gut."]
+    assert len(split_sentences(text)) == 3  # English rules cut at "z."
+    # a language without a stemmer compares words as written (lower-cased)
+    assert terms("Koty", "pl") == {"koty"}

@@ -14,7 +14,7 @@ APP = Path(__file__).resolve().parents[2] / "fastapi_service" / "app"
 # Domain packages (and top-level modules) from the bottom up: a module may import its own package
 # and lower layers only. The wiring modules below sit above every layer.
 LAYERS: list[set[str]] = [
-    {"config", "errors", "wire", "webhooks"},
+    {"config", "errors", "wire", "webhooks", "languages"},
     {"observability", "db", "body_limit"},
     {"logging_setup", "embedding", "extraction", "keys", "ratelimit", "internal", "public"},
     {"links", "retrieval", "handoff"},

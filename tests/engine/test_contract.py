@@ -392,3 +392,40 @@ async def test_operations_reports_have_the_keys_of_the_contract_bodies(
     assert [m["role"] for m in reports["transcript_report"]["messages"]] == ["user", "assistant"] * 2
     assert reports["transcript_report"]["messages"][1]["sources"] and reports["transcript_report"]["handoff_at"]
     assert reports["unanswered_report"]["groups"][0]["questions"] and reports["daily_report"]["days"]
+
+
+def test_engine_languages_are_the_contract_languages() -> None:
+    from app import languages
+
+    contract = load("languages.json")
+    assert languages.LANGUAGE_CODE.pattern == contract["code_pattern"]
+    assert languages.FALLBACK_CONFIG == contract["fallback"]
+    assert languages.TEXT_SEARCH_CONFIGS == contract["text_search"]
+    defaults = load("defaults.json")["chatbot"]
+    assert languages.language_problem(defaults["language"]) is None
+    assert languages.language_problem(load("payloads.json")["chatbot_put"]["body"]["language"]) is None
+    for code in contract["invalid_examples"]:
+        assert languages.language_problem(code), code
+        with pytest.raises(ValidationError, match="ISO 639"):
+            ChatbotPut.model_validate({"version": 1, "name": "x", "language": code})
+
+
+def test_odoos_language_selection_offers_only_valid_codes() -> None:
+    """The addon's `LANGUAGES` selection (read from its source: the engine cannot import Odoo)."""
+    import ast
+
+    from app import languages
+
+    model = REPO / "odoo_service" / "custom_addons" / "chatbot_platform" / "models" / "chatbot_chatbot.py"
+    tree = ast.parse(model.read_text(encoding="utf-8"))
+    [selection] = [
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["LANGUAGES"]
+    ]
+    codes = [code for code, _label in selection]
+    assert "en" in codes
+    for code in codes:
+        assert languages.language_problem(code) is None, code
+        # every language Odoo offers has its stemmer (none silently falls back to `simple`)
+        assert code in load("languages.json")["text_search"], code

@@ -136,6 +136,7 @@ class ChatService:
             turn.history,
             with_caller_system(chatbot.prompts, turn.extra_system),
             chatbot.generation,
+            chatbot.language,
         ):
             if isinstance(event, Cited):
                 sources = source_dicts(event.hits)

@@ -9,6 +9,7 @@ import asyncpg
 
 from app.chatbots.schemas import ChatbotPut
 from app.db.pool import Connection
+from app.languages import text_search_config
 
 
 async def lock_chatbot(conn: Connection, chatbot_id: UUID) -> asyncpg.Record | None:
@@ -19,13 +20,14 @@ async def upsert_chatbot(conn: Connection, chatbot_id: UUID, body: ChatbotPut) -
     await conn.execute(
         """
         INSERT INTO chatbots (id, version, deleted, tenant, name, active, language, prompts, generation,
-                              allowed_domains, rate_limits, widget, updated_at)
-        VALUES ($1, $2, false, $3, $4, $5, $6, $7, $8, $9, $10, $11, now())
+                              allowed_domains, rate_limits, widget, ts_config, updated_at)
+        VALUES ($1, $2, false, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now())
         ON CONFLICT (id) DO UPDATE SET
             version = EXCLUDED.version, deleted = false, tenant = EXCLUDED.tenant, name = EXCLUDED.name,
             active = EXCLUDED.active, language = EXCLUDED.language, prompts = EXCLUDED.prompts,
             generation = EXCLUDED.generation, allowed_domains = EXCLUDED.allowed_domains,
-            rate_limits = EXCLUDED.rate_limits, widget = EXCLUDED.widget, updated_at = now()
+            rate_limits = EXCLUDED.rate_limits, widget = EXCLUDED.widget, ts_config = EXCLUDED.ts_config,
+            updated_at = now()
         """,
         chatbot_id,
         body.version,
@@ -38,7 +40,34 @@ async def upsert_chatbot(conn: Connection, chatbot_id: UUID, body: ChatbotPut) -
         body.allowed_domains,
         body.rate_limits.model_dump(),
         body.widget.model_dump(),
+        text_search_config(body.language),
     )
+
+
+async def reindex_chunks(conn: Connection, chatbot_id: UUID, ts_config: str) -> int:
+    """Re-index the chatbot's chunks with `ts_config` (its tsv is generated from it; the BM25
+    update trigger replaces their postings). In the caller's transaction, which holds the chatbot's
+    row lock: an ingestion commit takes that lock (shared) before inserting chunks, so it writes
+    either before this statement (and is re-indexed by it) or after (with the new configuration)."""
+    status = await conn.execute(
+        "UPDATE chunks SET ts_config = $2 WHERE chatbot_id = $1 AND ts_config <> $2", chatbot_id, ts_config
+    )
+    return int(status.split()[-1])
+
+
+async def chatbot_languages(conn: Connection) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT id, language, ts_config FROM chatbots WHERE NOT deleted")
+
+
+async def set_ts_config(conn: Connection, chatbot_id: UUID, language: str, ts_config: str) -> bool:
+    """Store the configuration while the chatbot still has `language` (a PUT may have won)."""
+    status = await conn.execute(
+        "UPDATE chatbots SET ts_config = $3 WHERE id = $1 AND language = $2 AND NOT deleted",
+        chatbot_id,
+        language,
+        ts_config,
+    )
+    return bool(status == "UPDATE 1")
 
 
 async def keys_of_other_chatbots(conn: Connection, chatbot_id: UUID, body: ChatbotPut) -> int:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from app.chatbots.domains import domain_problem
 from app.internal.delivery import IgnoredReason
+from app.languages import language_problem
 from app.wire import INT64_MAX
 
 SUGGESTION_MAX_CHARS = 200  # one widget suggestion button
@@ -75,6 +76,14 @@ class ChatbotPut(BaseModel):
     api_keys: list[ApiKeyIn] = Field(default_factory=list, max_length=100)
     rate_limits: RateLimits = Field(default_factory=RateLimits)
     widget: WidgetLook = Field(default_factory=WidgetLook)
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        problem = language_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("allowed_domains")
     @classmethod

@@ -22,8 +22,10 @@ from functools import lru_cache
 import numpy as np
 import pysbd
 import snowballstemmer
+from pysbd.languages import LANGUAGE_CODES
 
 from app.embedding.service import EmbeddingService
+from app.languages import text_search_config
 from app.retrieval.service import Hit
 
 MAX_ANCHORS = 3  # best sentences quoted (each with its neighbours)
@@ -32,9 +34,9 @@ MAX_SENTENCE_CHARS = 600  # a "sentence" longer than this (a run-on table) is cu
 KEYWORD_WEIGHT = 0.35  # score = (1 - w) * cosine + w * keyword overlap
 WORD = re.compile(r"[^\W_]+(?:['\u2019.][^\W_]+)*", re.UNICODE)
 WRAP_SHARE = 0.6  # a line at least this share of the block's longest, not ending a sentence, wraps on
-# Words that carry no subject in a question; the rest are compared by the first five letters of
-# their Snowball stems (the English stemmer of PostgreSQL's `english` configuration, which the BM25
-# index uses), so "takes"/"take" and "weigh"/"weight" meet.
+# Words that carry no subject in an English question; the rest are compared by the first five
+# letters of their Snowball stems (the stemmer of the chatbot's keyword index, app/languages.py:
+# English's for `en`), so "takes"/"take" and "weigh"/"weight" (or "chevaux"/"cheval") meet.
 STOP_WORDS = frozenset(
     """a about after all also am an and any are as at be been before being but by can could did do
     does doing for from had has have having how i if in into is it its may me might more most much
@@ -43,6 +45,10 @@ STOP_WORDS = frozenset(
     while who whom why will with would you your yours tell please know get there's what's long many often
     work works""".split()
 )
+
+
+PYSBD_LANGUAGES = frozenset(LANGUAGE_CODES)
+SNOWBALL_ALGORITHMS = frozenset(snowballstemmer.algorithms())
 
 
 @dataclass(frozen=True)
@@ -59,14 +65,18 @@ class ExtractiveAnswer:
     cited: list[int]  # indexes of the hits quoted
 
 
-@lru_cache(maxsize=1)
-def _segmenter() -> pysbd.Segmenter:
-    return pysbd.Segmenter(language="en", clean=False)
+@lru_cache(maxsize=32)
+def _segmenter(language: str) -> pysbd.Segmenter:
+    """pysbd's rules of the chatbot's language where it has them, else English's."""
+    return pysbd.Segmenter(language=language if language in PYSBD_LANGUAGES else "en", clean=False)
 
 
-@lru_cache(maxsize=1)
-def _stemmer() -> snowballstemmer.stemmer:
-    return snowballstemmer.stemmer("english")
+@lru_cache(maxsize=32)
+def _stemmer(language: str) -> snowballstemmer.stemmer | None:
+    """The Snowball stemmer of the chatbot's keyword index (PostgreSQL's configurations are named
+    after Snowball's algorithms), or None: words compared as written, as `simple` does."""
+    name = text_search_config(language)
+    return snowballstemmer.stemmer(name) if name in SNOWBALL_ALGORITHMS else None
 
 
 def lines_of(text: str) -> list[str]:
@@ -97,11 +107,11 @@ def heading_like(sentence: str) -> bool:
     return len(sentence.split()) <= 5 and not any(c.isdigit() for c in sentence) and sentence[-1:] not in ".!?"
 
 
-def split_sentences(text: str) -> list[str]:
+def split_sentences(text: str, language: str = "en") -> list[str]:
     """Lines (paragraphs, list items, table rows) first, then sentences within each line."""
     out: list[str] = []
     for line in lines_of(text):
-        for sentence in _segmenter().segment(line):
+        for sentence in _segmenter(language).segment(line):
             sentence = sentence.strip()
             while len(sentence) > MAX_SENTENCE_CHARS:
                 cut = sentence.rfind(" ", 0, MAX_SENTENCE_CHARS)
@@ -113,9 +123,14 @@ def split_sentences(text: str) -> list[str]:
     return out
 
 
-def terms(text: str) -> set[str]:
-    words = [w for w in (m.lower() for m in WORD.findall(text)) if w not in STOP_WORDS]
-    return {stem[:5] for stem in _stemmer().stemWords(words)}
+def terms(text: str, language: str = "en") -> set[str]:
+    """Content words by stem prefix. English drops `STOP_WORDS`; other languages keep every word
+    (the idf over the candidate sentences weighs their frequent words down)."""
+    words = [m.lower() for m in WORD.findall(text)]
+    if language == "en":
+        words = [w for w in words if w not in STOP_WORDS]
+    stemmer = _stemmer(language)
+    return {stem[:5] for stem in (stemmer.stemWords(words) if stemmer else words)}
 
 
 def keyword_overlap(question: set[str], sentences: Sequence[set[str]]) -> np.ndarray:
@@ -133,12 +148,15 @@ class ExtractiveAnswerer:
         self.embedder = embedder
         self.min_score = min_score
 
-    async def answer(self, question: str, question_vector: np.ndarray, hits: Sequence[Hit]) -> ExtractiveAnswer | None:
-        """The quoted answer, or None when nothing in `hits` answers the question well enough."""
-        sentences = self.sentences(hits)
+    async def answer(
+        self, question: str, question_vector: np.ndarray, hits: Sequence[Hit], language: str = "en"
+    ) -> ExtractiveAnswer | None:
+        """The quoted answer, or None when nothing in `hits` answers the question well enough;
+        sentences are split and words stemmed in the chatbot's `language`."""
+        sentences = self.sentences(hits, language)
         if not sentences:
             return None
-        scores = await self.score(question, question_vector, hits, sentences)
+        scores = await self.score(question, question_vector, hits, sentences, language)
         scores[[heading_like(s.text) for s in sentences]] = -1.0  # quoted as a neighbour at most
         best = int(np.argmax(scores))
         if float(scores[best]) < self.min_score:
@@ -158,12 +176,12 @@ class ExtractiveAnswerer:
         )
 
     @staticmethod
-    def sentences(hits: Sequence[Hit]) -> list[Sentence]:
+    def sentences(hits: Sequence[Hit], language: str = "en") -> list[Sentence]:
         """Every sentence of the hits once (overlapping chunks repeat some), chunk by chunk."""
         seen: set[str] = set()
         out: list[Sentence] = []
         for h, hit in enumerate(hits):
-            for position, text in enumerate(split_sentences(hit.content)):
+            for position, text in enumerate(split_sentences(hit.content, language)):
                 key = text.lower()
                 if key in seen:
                     continue
@@ -172,7 +190,12 @@ class ExtractiveAnswerer:
         return out
 
     async def score(
-        self, question: str, question_vector: np.ndarray, hits: Sequence[Hit], sentences: Sequence[Sentence]
+        self,
+        question: str,
+        question_vector: np.ndarray,
+        hits: Sequence[Hit],
+        sentences: Sequence[Sentence],
+        language: str = "en",
     ) -> np.ndarray:
         texts = []
         for s in sentences:
@@ -180,7 +203,7 @@ class ExtractiveAnswerer:
             texts.append(f"{heading}: {s.text}" if heading and heading not in s.text else s.text)
         vectors = await self.embedder.embed(texts, purpose="query")
         cosine = vectors @ (question_vector / (np.linalg.norm(question_vector) or 1.0))
-        keyword = keyword_overlap(terms(question), [terms(t) for t in texts])
+        keyword = keyword_overlap(terms(question, language), [terms(t, language) for t in texts])
         return np.asarray((1 - KEYWORD_WEIGHT) * cosine + KEYWORD_WEIGHT * keyword, dtype=np.float32)
 
     @staticmethod

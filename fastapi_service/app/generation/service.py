@@ -115,6 +115,7 @@ class Answerer:
         history: Sequence[Turn],
         prompts: Mapping[str, Any],
         generation: Mapping[str, Any],
+        language: str = "en",
     ) -> AsyncIterator[Event]:
         """`Cited`, `Piece`*, then `Answered`. `hits` are the passages `can_answer` accepted, or
         none: then the answer is the "no answer" message. The caller holds a slot (`acquire`)
@@ -122,7 +123,7 @@ class Answerer:
         if not hits or self.backend is None:
             # No model call: the answer is known before the first event, so an "I don't know"
             # lists no sources.
-            result = await self._extractive(question, hits) if hits else self._no_answer()
+            result = await self._extractive(question, hits, language) if hits else self._no_answer()
             yield Cited(result.hits)
             yield Piece(result.text)
             yield result
@@ -154,7 +155,7 @@ class Answerer:
                 return
             # The model failed before its first token: the sources are out already; an extractive
             # answer that finds nothing cites nothing and counts as unanswered.
-            result = await self._extractive(question, hits)
+            result = await self._extractive(question, hits, language)
             yield Piece(result.text)
             yield result
             return
@@ -163,7 +164,7 @@ class Answerer:
         LLM_TOKENS.labels(backend.name, "prompt").inc(usage.prompt_tokens)
         LLM_TOKENS.labels(backend.name, "completion").inc(usage.completion_tokens)
         if not parts:  # the model said nothing at all
-            result = await self._extractive(question, hits)
+            result = await self._extractive(question, hits, language)
             yield Piece(result.text)
             yield result
             return
@@ -175,11 +176,11 @@ class Answerer:
     def _no_answer(self) -> Answered:
         return Answered(self.settings.no_answer_message, EXTRACTIVE, [], False)
 
-    async def _extractive(self, question: str, hits: list[Hit]) -> Answered:
+    async def _extractive(self, question: str, hits: list[Hit], language: str) -> Answered:
         """Quote the sentences that answer, citing every passage offered; or the "no answer"
         message, citing none, when nothing answers."""
         vector = await self.retriever.embed_query(question)
-        extract = await self.extractive.answer(question, vector, hits)
+        extract = await self.extractive.answer(question, vector, hits, language)
         if extract is None:
             return self._no_answer()
         return Answered(extract.text, EXTRACTIVE, hits, True)

@@ -25,6 +25,14 @@ async def lock_source(conn: Connection, source_id: UUID) -> asyncpg.Record | Non
     )
 
 
+async def lock_chatbot_config(conn: Connection, chatbot_id: UUID) -> str:
+    """The chatbot's text-search configuration, its row locked shared until the caller commits: a
+    language change (which locks it for update and re-indexes the chatbot's chunks) waits for
+    the chunks this transaction writes, or this transaction waits for it and reads the new one."""
+    config = await conn.fetchval("SELECT ts_config FROM chatbots WHERE id = $1 FOR SHARE", chatbot_id)
+    return str(config or "english")
+
+
 async def set_crawl_pages(conn: Connection, source_id: UUID, indexed: int, skipped: int) -> None:
     await conn.execute(
         "UPDATE sources SET pages_indexed = $2, pages_skipped = $3 WHERE id = $1", source_id, indexed, skipped
@@ -81,6 +89,7 @@ async def replace_chunks(
     source_id: UUID,
     chatbot_id: UUID,
     version: int,
+    ts_config: str,
     refresh_hours: float | None,
 ) -> asyncpg.Record:
     """Swap the serving chunks for this version's staged ones (caller holds the transaction and row lock)."""
@@ -91,8 +100,9 @@ async def replace_chunks(
             DELETE FROM chunk_staging WHERE source_id = $2 AND source_version = $3
             RETURNING ordinal, content, metadata, embedding
         ), inserted AS (
-            INSERT INTO chunks (chatbot_id, source_id, source_version, ordinal, content, metadata, embedding)
-            SELECT $1, $2, $3, ordinal, content, metadata, embedding FROM moved ORDER BY ordinal
+            INSERT INTO chunks (chatbot_id, source_id, source_version, ordinal, content, metadata, embedding,
+                                ts_config)
+            SELECT $1, $2, $3, ordinal, content, metadata, embedding, $4 FROM moved ORDER BY ordinal
             RETURNING 1
         )
         SELECT count(*) FROM inserted
@@ -100,6 +110,7 @@ async def replace_chunks(
         chatbot_id,
         source_id,
         version,
+        ts_config,
     )
     await conn.execute("DELETE FROM chunk_staging WHERE source_id = $1", source_id)
     row = await conn.fetchrow(

@@ -249,6 +249,9 @@ async def report_progress(
 async def commit(ctx: IngestionContext, claimed: asyncpg.Record, total: int, refresh_hours: Any) -> JobOutcome:
     source_id, version = claimed["id"], claimed["version"]
     async with ctx.pool.acquire() as conn, conn.transaction():
+        # The chatbot before the source, as a source PUT locks them (no deadlock with a chatbot
+        # DELETE, which locks the chatbot and then updates its sources).
+        ts_config = await repository.lock_chatbot_config(conn, claimed["chatbot_id"])
         source = await lock_version(conn, source_id, version)
         if source is None:
             return JobOutcome.SUPERSEDED
@@ -257,6 +260,7 @@ async def commit(ctx: IngestionContext, claimed: asyncpg.Record, total: int, ref
             source_id=source_id,
             chatbot_id=source["chatbot_id"],
             version=version,
+            ts_config=ts_config,
             refresh_hours=refresh_hours,
         )
         await callbacks.record_status(

@@ -18,12 +18,16 @@ import numpy as np
 
 from app.db.pool import Connection
 
+# The query is parsed with the chatbot's own text-search configuration (its language, see
+# app/languages.py), read in the same statement as the postings, so a search never mixes the
+# configuration of one side of a language change with the postings of the other.
 # Okapi BM25 with Lucene's non-negative idf: ln(1 + (N - df + 0.5) / (df + 0.5)).
 # Document frequencies are counted from the chatbot's own postings, so scores depend only on the
 # chatbot's corpus (tenants never influence each other's ranking).
 KEYWORD_CTES = """
 q AS (
-    SELECT DISTINCT u.lexeme AS term FROM unnest(to_tsvector('english', :query)) AS u
+    SELECT DISTINCT u.lexeme AS term FROM unnest(chunk_tsvector(
+        (SELECT ts_config FROM chatbots WHERE id = :chatbot), :query)) AS u
 ),
 stats AS (
     SELECT count(*)::float8 AS n, coalesce(avg(doc_len), 1)::float8 AS avgdl
