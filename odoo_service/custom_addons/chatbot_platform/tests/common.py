@@ -5,8 +5,10 @@ talks to it over TCP exactly as it talks to the engine, and it verifies every si
 """
 
 import base64
+import importlib.util
 import json
 import os
+import shutil
 import socket
 import threading
 from collections import deque
@@ -106,6 +108,17 @@ class EngineServer:
         self.requests.clear()
         self.responses.clear()
         self.json_routes.clear()
+
+
+CHROME_NAMES = ("google-chrome", "chromium", "chromium-browser", "google-chrome-stable")
+TOUR_TIMEOUT = 240  # seconds for a whole tour, on a loaded machine
+
+
+def require_browser(case):
+    """Skip the running test unless Chrome/Chromium and websocket-client are there (Odoo's browser
+    tests need both)."""
+    if not importlib.util.find_spec("websocket") or not any(shutil.which(n) for n in CHROME_NAMES):
+        case.skipTest("needs Chrome/Chromium and the websocket-client package")
 
 
 def closed_port_url():

@@ -5,15 +5,10 @@ reported. Dropped on the documents of no single chatbot, nothing is uploaded and
 where to drop them."""
 
 import base64
-import importlib.util
-import shutil
 
 from odoo.tests import HttpCase, new_test_user, tagged
 
-from .common import closed_port_url
-
-CHROME_NAMES = ("google-chrome", "chromium", "chromium-browser", "google-chrome-stable")
-TOUR_TIMEOUT = 240  # seconds for a whole tour, on a loaded machine
+from .common import TOUR_TIMEOUT, closed_port_url, require_browser
 
 
 @tagged("post_install", "-at_install")
@@ -45,8 +40,7 @@ class TestBulkUploadInTheBrowser(HttpCase):
 
     def setUp(self):
         super().setUp()
-        if not importlib.util.find_spec("websocket") or not any(shutil.which(n) for n in CHROME_NAMES):
-            self.skipTest("needs Chrome/Chromium and the websocket-client package")
+        require_browser(self)
 
     def documents(self):
         return self.env["chatbot.document"].search([("chatbot_id", "=", self.bot.id)], order="id")

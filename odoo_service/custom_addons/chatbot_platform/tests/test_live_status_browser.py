@@ -11,12 +11,10 @@ production never fires: Odoo's helper ``trigger_notification_dispatching`` stand
 """
 
 import base64
-import importlib.util
 import itertools
 import json
 import logging
 import queue
-import shutil
 import threading
 
 import requests
@@ -25,12 +23,10 @@ from odoo.tests import TEST_CURSOR_COOKIE_NAME, new_test_user, tagged
 
 from ..models.chatbot_sync_mixin import STATUS_CHANNEL
 from ..tools import webhooks
-from .common import PDF_BYTES, TEST_SECRET, closed_port_url
+from .common import PDF_BYTES, TEST_SECRET, TOUR_TIMEOUT, closed_port_url, require_browser
 
-CHROME_NAMES = ("google-chrome", "chromium", "chromium-browser", "google-chrome-stable")
 CALLBACK = "/chatbot_platform/hooks/source-status"
 SIGNAL = "chatbot-live:"
-TOUR_TIMEOUT = 240  # seconds for a whole tour, on a loaded machine
 
 
 class BrowserSignals(logging.Handler):
@@ -75,8 +71,7 @@ class TestLiveStatusInTheBrowser(WebsocketCase):
 
     def setUp(self):
         super().setUp()
-        if not importlib.util.find_spec("websocket") or not any(shutil.which(n) for n in CHROME_NAMES):
-            self.skipTest("needs Chrome/Chromium and the websocket-client package")
+        require_browser(self)
         self.seq = itertools.count(1)
 
     # -- fixtures ---------------------------------------------------------------------------------

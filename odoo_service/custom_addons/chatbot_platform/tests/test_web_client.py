@@ -1,12 +1,8 @@
 import base64
-import importlib.util
-import shutil
 
 from odoo.tests import HttpCase, tagged
 
-from .common import PDF_BYTES
-
-CHROME_NAMES = ("google-chrome", "chromium", "chromium-browser", "google-chrome-stable")
+from .common import PDF_BYTES, require_browser
 
 # Click through every tab of the form, then report. Any JS error in the client fails the test.
 CLICK_ALL_TABS = """
@@ -87,8 +83,7 @@ class TestWebClient(HttpCase):
 
     def setUp(self):
         super().setUp()
-        if not importlib.util.find_spec("websocket") or not any(shutil.which(n) for n in CHROME_NAMES):
-            self.skipTest("needs Chrome/Chromium and the websocket-client package")
+        require_browser(self)
 
     def test_chatbot_form_tabs_render(self):
         url = "/odoo/action-chatbot_platform.chatbot_action/%d" % self.bot.id
