@@ -106,7 +106,9 @@ def test_missing_export_is_a_clear_error_with_the_command(tmp_path: Path) -> Non
 def test_a_changed_export_file_is_refused(export_copy: Path) -> None:
     with (export_copy / "model_int8.onnx").open("r+b") as f:
         f.seek(1000)
-        f.write(b"\0\0\0\0")
+        byte = f.read(1)
+        f.seek(1000)
+        f.write(bytes([byte[0] ^ 0xFF]))  # one byte flipped
     with pytest.raises(ExportError, match="does not match its sha256"):
         EmbeddingService(MODEL, backend="onnx-int8", onnx_dir=export_copy).load()
 
