@@ -38,5 +38,8 @@ pip=("$venv/bin/python" -m pip --disable-pip-version-check)
 # The CPU build of torch first: an unpinned torch would pull a multi-GB CUDA build.
 "${pip[@]}" install --quiet "torch==2.13.0"
 "${pip[@]}" install --quiet -e "$here$extras"
+# The ONNX graphs of EMBEDDING_BACKEND=onnx|onnx-int8, exported from the bundled weights (never
+# downloaded) into $venv/share/chatbot-platform-engine/onnx with a sha256 manifest.
+HF_HUB_OFFLINE=1 "$venv/bin/python" -m app.embedding.onnx_export
 echo "$want" > "$stamp"
 echo "install: done ($venv)"

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(4, ge=1, le=1024)  # chunks per encode call
     embedding_threads: int = Field(0, ge=0, le=256)  # model threads, one core each; 0 = one per CPU
     embedding_dim: int = 384
+    # torch | onnx | onnx-int8: the ONNX graphs are exported at install time (app/embedding/onnx_export.py)
+    embedding_backend: str = Field("torch", pattern="^(torch|onnx|onnx-int8)$")
+    embedding_onnx_dir: Path | None = None  # the export's directory; unset: <venv>/share/chatbot-platform-engine/onnx
 
     # Odoo <-> engine
     webhook_secret: str = DEV_WEBHOOK_SECRET
@@ -142,6 +145,11 @@ class Settings(BaseSettings):
     answer_min_similarity: float = Field(0.3, ge=-1, le=1)  # below: "I don't know" + unanswered
     extractive_min_score: float = Field(0.47, ge=0, le=1)  # extractive: best sentence below => "I don't know"
     no_answer_message: str = "I don't know: I couldn't find anything about that in the documents I have."
+
+    @field_validator("embedding_onnx_dir", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

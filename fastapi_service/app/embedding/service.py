@@ -17,6 +17,15 @@ encode call (up to `QUERY_BATCH_MAX`); an idle service adds no delay. Ingestion 
 token count and cut into batches of up to `batch_size` texts of similar length, so every thread
 works on one document at once, little padding is encoded, and a query waits for at most one small
 batch.
+
+Backends (`EMBEDDING_BACKEND`): `torch` runs the SentenceTransformer itself; `onnx` and `onnx-int8`
+run the graphs that `python -m app.embedding.onnx_export` made from the same weights at install
+time (app/embedding/onnx_export.py), in one onnxruntime session shared by the model threads. The
+session mirrors the torch set-up: one intra-op thread when there are several model threads (each
+`run` then computes on its calling thread, so the threads encode in parallel), every core with a
+single model thread, and no spinning. The tokenizer stays the SentenceTransformer's, so every
+backend sees the same token ids and gives vectors interchangeable with those of torch: an index
+built with one backend is searched with another without re-embedding.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from app.embedding.onnx_export import check_export, default_onnx_dir
 from app.observability.metrics import EMBEDDED_TEXTS, EMBEDDING_SECONDS
 
 if TYPE_CHECKING:
@@ -45,6 +55,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+BACKENDS = ("torch", "onnx", "onnx-int8")
 PACKAGED_MODEL_NAMES = {"sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2"}
 QUERY_BATCH_MAX = 64  # questions are short: one call over 64 costs little more than over one
 SIMILAR_LENGTH = 0.85  # a chunk joins a batch if it has at least this share of the batch's longest's tokens
@@ -84,8 +95,21 @@ class _Batch:
 class EmbeddingService:
     """Loads the model once; `embed` queues texts for the model threads."""
 
-    def __init__(self, model_name: str, batch_size: int = 4, dim: int = 384, threads: int = 0) -> None:
+    def __init__(
+        self,
+        model_name: str,
+        batch_size: int = 4,
+        dim: int = 384,
+        threads: int = 0,
+        backend: str = "torch",
+        onnx_dir: Path | None = None,
+    ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown embedding backend {backend!r}: one of {', '.join(BACKENDS)}")
         self.model_name = model_name
+        self.backend = backend
+        self.onnx_dir = onnx_dir or default_onnx_dir()
+        self._session: Any = None  # onnxruntime.InferenceSession of an ONNX backend
         self.batch_size = batch_size
         self.dim = dim
         self.threads = threads or available_cpus()
@@ -105,7 +129,12 @@ class EmbeddingService:
     @classmethod
     def from_settings(cls, settings: Settings) -> EmbeddingService:
         return cls(
-            settings.embedding_model, settings.embedding_batch_size, settings.embedding_dim, settings.embedding_threads
+            settings.embedding_model,
+            settings.embedding_batch_size,
+            settings.embedding_dim,
+            settings.embedding_threads,
+            settings.embedding_backend,
+            settings.embedding_onnx_dir,
         )
 
     @property
@@ -151,10 +180,16 @@ class EmbeddingService:
                     raise RuntimeError(f"embedding model gives {dim}-d vectors, expected {self.dim}")
                 if self.threads > 1:
                     torch.set_num_threads(1)  # process-wide: each model thread encodes on its own core
+                if self.backend != "torch":
+                    try:
+                        self._session = self._onnx_session(path)
+                    except Exception as exc:  # reported by /readyz
+                        self.load_error = f"{type(exc).__name__}: {exc}"
+                        raise
                 # The first forward pass is several times slower than the next (lazy kernel and
                 # allocator set-up), and it fixes the tokenizer's truncation settings before the
                 # model threads share it.
-                model.encode(["warm-up"], show_progress_bar=False)
+                self._encode_with(model, ["warm-up"], 1)
                 self._chunk_tokenizer = copy.deepcopy(model.tokenizer)
                 self._model = model
                 self.load_error = None
@@ -166,6 +201,37 @@ class EmbeddingService:
                 gc.freeze()
             return self._model
 
+    def _onnx_session(self, model_path: str) -> Any:
+        import onnxruntime as ort
+
+        onnx_file = check_export(self.onnx_dir, self.backend, Path(model_path))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1 if self.threads > 1 else available_cpus()
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as OMP_WAIT_POLICY=PASSIVE
+        logger.info("loading onnx embedding model", extra={"model": str(onnx_file), "backend": self.backend})
+        return ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+
+    def _encode_with(self, model: Any, texts: list[str], batch_size: int) -> np.ndarray:
+        """L2-normalized float32 vectors of `texts` from the configured backend."""
+        if self._session is None:
+            vectors = model.encode(
+                texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            )
+            return np.asarray(vectors, dtype=np.float32)
+        # The graph ends in the model's own pooling and normalization; the ids come from its own
+        # tokenizer (`preprocess`: the same truncation at max_seq_length as `encode`).
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # as `encode` does: little padding
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        names = [i.name for i in self._session.get_inputs()]
+        for start in range(0, len(texts), batch_size):
+            part = order[start : start + batch_size]
+            features = model.preprocess([texts[i] for i in part])
+            feed = {name: features[name].numpy().astype(np.int64) for name in names}
+            out[part] = self._session.run(["sentence_embedding"], feed)[0]
+        return out
+
     async def load_async(self) -> None:
         await asyncio.to_thread(self.load)
 
@@ -176,14 +242,7 @@ class EmbeddingService:
             return np.zeros((0, self.dim), dtype=np.float32)
         EMBEDDED_TEXTS.labels(purpose).inc(len(texts))
         with EMBEDDING_SECONDS.labels(purpose).time():
-            vectors = model.encode(
-                list(texts),
-                batch_size=batch_size or self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        return np.asarray(vectors, dtype=np.float32)
+            return self._encode_with(model, list(texts), batch_size or self.batch_size)
 
     async def embed(self, texts: Sequence[str], purpose: str = "query") -> np.ndarray:
         """Vectors for `texts` from the model threads; queries go ahead of ingestion batches."""
