@@ -111,15 +111,13 @@ async def test_a_worker_killed_mid_job_is_recovered_and_the_job_completes_once(a
     job = next(j for j in jobs if j["args"]["source"] == str(src))
     assert [j["status"] for j in jobs] == ["succeeded", "succeeded"]
     events = await db.fetch("SELECT type::text, at FROM procrastinate_events WHERE job_id = $1 ORDER BY id", job["id"])
-    # Two runs (the killed one, then the retry); re-queued once; finished once.
-    assert [e["type"] for e in events] == [
-        "deferred",
-        "started",
-        "scheduled",
-        "deferred_for_retry",
-        "started",
-        "succeeded",
-    ]
+    # Two runs (the killed one, then the retry); re-queued once; finished once. Only state
+    # transitions count: procrastinate records a "scheduled" event (not a transition) for every
+    # write to a waiting job's row with a schedule, so how many there are depends on timing (a
+    # loaded CI machine saw two).
+    transitions = [e["type"] for e in events if e["type"] != "scheduled"]
+    assert transitions == ["deferred", "started", "deferred_for_retry", "started", "succeeded"]
+    assert "scheduled" in [e["type"] for e in events]  # the re-queue set a time
     assert job["attempts"] == 2
     finished = await db.fetchval(
         "SELECT count(*) FROM procrastinate_events WHERE job_id = $1 AND type = 'succeeded'", job["id"]
