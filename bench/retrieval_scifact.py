@@ -127,13 +127,22 @@ async def ingest(client: httpx.AsyncClient, secret: str, bot: uuid.UUID, corpus:
     return sources
 
 
+def bench_embedder():
+    """The engine's model with the backend the started engine uses (EMBEDDING_BACKEND or its default)."""
+    from app.config import Settings
+    from app.embedding.service import EmbeddingService
+
+    default = Settings.model_fields["embedding_backend"].default
+    return EmbeddingService(
+        "sentence-transformers/all-MiniLM-L6-v2", batch_size=32, backend=os.environ.get("EMBEDDING_BACKEND", default)
+    )
+
+
 async def insert_direct(dsn: str, bot: uuid.UUID, corpus: list[dict]) -> dict:
     import asyncpg
     from pgvector.asyncpg import register_vector
 
-    from app.embedding.service import EmbeddingService
-
-    embedder = EmbeddingService("sentence-transformers/all-MiniLM-L6-v2", batch_size=32)
+    embedder = bench_embedder()
     embedder.load()
     texts = [f"{d.get('title', '').strip()}\n\n{d['text'].strip()}" for d in corpus]
     started = time.perf_counter()
@@ -169,13 +178,12 @@ async def insert_chunked(dsn: str, bots: dict[bool, uuid.UUID], corpus: list[dic
     from pgvector.asyncpg import register_vector
 
     from app.config import Settings
-    from app.embedding.service import EmbeddingService
     from app.extraction.extractors import Block, PageText
     from app.ingestion.chunking import chunk_pages
 
     size = Settings.model_fields["chunk_tokens"].default
     overlap = Settings.model_fields["chunk_overlap_tokens"].default
-    embedder = EmbeddingService("sentence-transformers/all-MiniLM-L6-v2", batch_size=32)
+    embedder = bench_embedder()
     embedder.load()
     started = time.perf_counter()
     sources: dict[str, str] = {}
@@ -314,7 +322,15 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=5400)
     parser.add_argument("--direct", action="store_true", help="insert embedded chunks instead of ingesting")
     parser.add_argument("--chunked", action="store_true", help="plain vs contextual chunks, inserted (see above)")
-    asyncio.run(run(parser.parse_args()))
+    parser.add_argument(
+        "--backend",
+        choices=["torch", "onnx", "onnx-int8"],
+        help="EMBEDDING_BACKEND of the started engine and of the documents --direct/--chunked embed (default: the engine's)",
+    )
+    args = parser.parse_args()
+    if args.backend:  # the started engine inherits the environment
+        os.environ["EMBEDDING_BACKEND"] = args.backend
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":

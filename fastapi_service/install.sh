@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create or reuse the project's virtualenv and install the engine with pinned dependencies.
 #   fastapi_service/install.sh [--dev]     VENV=/path overrides the venv location (default: .venv)
-# Idempotent: a stamp file holding the hash of pyproject.toml skips work that is already done.
+# Idempotent: a stamp file holding the hash of pyproject.toml, this script and the ONNX exporter
+# skips work that is already done.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,7 +28,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 
 stamp="$venv/.chatbot-platform-installed"
-want="$(cat "$here/pyproject.toml" "$0" | sha256sum | cut -d' ' -f1)$extras"
+want="$(cat "$here/pyproject.toml" "$0" "$here/app/embedding/onnx_export.py" | sha256sum | cut -d' ' -f1)$extras"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   echo "install: $venv is up to date"
   exit 0

@@ -107,7 +107,8 @@ async def db(db_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 @pytest.fixture(scope="session")
 def embedder() -> EmbeddingService:
-    service = EmbeddingService("sentence-transformers/all-MiniLM-L6-v2")
+    """The engine's model with its default settings (EMBEDDING_BACKEND's default included)."""
+    service = EmbeddingService.from_settings(make_settings())
     service.load()
     return service
 

@@ -59,8 +59,9 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(4, ge=1, le=1024)  # chunks per encode call
     embedding_threads: int = Field(0, ge=0, le=256)  # model threads, one core each; 0 = one per CPU
     embedding_dim: int = 384
-    # torch | onnx | onnx-int8: the ONNX graphs are exported at install time (app/embedding/onnx_export.py)
-    embedding_backend: str = Field("torch", pattern="^(torch|onnx|onnx-int8)$")
+    # torch | onnx | onnx-int8: the ONNX graphs are exported at install time (app/embedding/onnx_export.py).
+    # onnx-int8, the fastest within 0.5 nDCG@10 of torch on SciFact (docs/benchmarks.md#embedding-backends)
+    embedding_backend: str = Field("onnx-int8", pattern="^(torch|onnx|onnx-int8)$")
     embedding_onnx_dir: Path | None = None  # the export's directory; unset: <venv>/share/chatbot-platform-engine/onnx
 
     # Odoo <-> engine

@@ -221,15 +221,17 @@ class EmbeddingService:
             )
             return np.asarray(vectors, dtype=np.float32)
         # The graph ends in the model's own pooling and normalization; the ids come from its own
-        # tokenizer (`preprocess`: the same truncation at max_seq_length as `encode`).
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # as `encode` does: little padding
+        # tokenizer (`preprocess`: the same truncation at max_seq_length as `encode`). Each text is
+        # run alone: onnxruntime on the CPU gains nothing from a batch (one text at a time was 8 %
+        # faster than batches of 4 for float32, 22 % for int8: no padding is computed), and int8's
+        # activation scales are then the text's own, so a text's vector does not depend on what it
+        # was batched with (padding and long neighbours cost short texts up to 0.02 cosine).
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         names = [i.name for i in self._session.get_inputs()]
-        for start in range(0, len(texts), batch_size):
-            part = order[start : start + batch_size]
-            features = model.preprocess([texts[i] for i in part])
+        for i, text in enumerate(texts):
+            features = model.preprocess([text])
             feed = {name: features[name].numpy().astype(np.int64) for name in names}
-            out[part] = self._session.run(["sentence_embedding"], feed)[0]
+            out[i] = self._session.run(["sentence_embedding"], feed)[0][0]
         return out
 
     async def load_async(self) -> None:
