@@ -244,9 +244,10 @@ async def recall(url: str, dsn: str, keys: dict, queries: list, n: int) -> float
     import asyncpg
     from pgvector.asyncpg import register_vector
 
+    from app.config import Settings
     from app.embedding.service import EmbeddingService
 
-    embedder = EmbeddingService("sentence-transformers/all-MiniLM-L6-v2")
+    embedder = EmbeddingService.from_settings(Settings(_env_file=None))  # type: ignore[call-arg]  # the engine's backend
     embedder.load()
     conn = await asyncpg.connect(dsn)
     await register_vector(conn)
@@ -283,7 +284,7 @@ async def load_scifact_chunks(dsn: str, bot: uuid.UUID, data: Path) -> list[tupl
 
     corpus, queries, _ = load_scifact(data, None)
     defaults = Settings.model_fields
-    embedder = EmbeddingService("sentence-transformers/all-MiniLM-L6-v2", batch_size=32)
+    embedder = EmbeddingService.from_settings(Settings(_env_file=None))  # type: ignore[call-arg]  # the engine's backend
     embedder.load()
     started = time.perf_counter()
     records = []
@@ -294,16 +295,8 @@ async def load_scifact_chunks(dsn: str, bot: uuid.UUID, data: Path) -> list[tupl
         )
         source = uuid.uuid5(uuid.NAMESPACE_URL, f"scifact:{doc['_id']}")
         records += [(bot, source, 1, i, chunk.text) for i, chunk in enumerate(chunks)]
-    order = sorted(range(len(records)), key=lambda i: len(records[i][4]))  # similar lengths batch faster
-    vectors: list = [None] * len(records)
-    for n in range(0, len(order), 512):
-        batch = order[n : n + 512]
-        for i, v in zip(batch, embedder.encode([records[i][4] for i in batch], purpose="bench"), strict=True):
-            vectors[i] = v
-        if n % 2048 == 0:
-            print(
-                f"  embedded {n + len(batch)}/{len(order)} chunks ({time.perf_counter() - started:.0f} s)", flush=True
-            )
+    vectors = await embedder.embed([record[4] for record in records], "bench")  # every model thread
+    print(f"  embedded {len(records)} chunks ({time.perf_counter() - started:.0f} s)", flush=True)
     embedder.close()
     conn = await asyncpg.connect(dsn)
     await register_vector(conn)
