@@ -17,8 +17,9 @@ does — the BM25 triggers index it. Queries still go through `POST /v1/search`.
 --chunked measures contextual chunks (CONTEXTUAL_CHUNKS) without the pipeline's hours: each document
 (title line + abstract, as the pipeline's .txt gives it, with its title known as a PDF, DOCX, HTML or
 Markdown document's is) is cut by the engine's own chunker twice, into two chatbots of the same run:
-plain chunks, and contextual chunks embedded with the title in front. Both are embedded here with
-the engine's model, INSERTed as the ingestion job does, and asked the same queries.
+plain chunks, and contextual chunks embedded (and keyword-indexed: `chunks.context`) with the title
+in front. Both are embedded here with the engine's model, INSERTed as the ingestion job does, and
+asked the same queries.
 """
 
 from __future__ import annotations
@@ -197,17 +198,17 @@ async def insert_chunked(dsn: str, bots: dict[bool, uuid.UUID], corpus: list[dic
             source = uuid.uuid5(uuid.NAMESPACE_URL, f"scifact:{contextual}:{doc['_id']}")  # one per chatbot
             sources[str(source)] = doc["_id"]
             for i, chunk in enumerate(chunk_pages([page], embedder.tokenizer, size, overlap, contextual)):
-                rows.append((bot, source, 1, i, chunk.text, chunk.embedded_text))
-        order = sorted(range(len(rows)), key=lambda i: len(rows[i][5]))
+                rows.append((bot, source, 1, i, chunk.text, chunk.context, chunk.embedded_text))
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i][6]))
         vectors: list = [None] * len(rows)
         for n in range(0, len(order), 512):
             batch = order[n : n + 512]
-            for i, v in zip(batch, embedder.encode([rows[i][5] for i in batch], purpose="bench"), strict=True):
+            for i, v in zip(batch, embedder.encode([rows[i][6] for i in batch], purpose="bench"), strict=True):
                 vectors[i] = v
-        await conn.copy_records_to_table(
+        await conn.copy_records_to_table(  # with its context, which the keyword index reads too
             "chunks",
-            records=[(*row[:5], v) for row, v in zip(rows, vectors, strict=True)],
-            columns=["chatbot_id", "source_id", "source_version", "ordinal", "content", "embedding"],
+            records=[(*row[:6], v) for row, v in zip(rows, vectors, strict=True)],
+            columns=["chatbot_id", "source_id", "source_version", "ordinal", "content", "context", "embedding"],
         )
         label = "contextual" if contextual else "plain"
         print(f"{label}: {len(rows)} chunks embedded and inserted ({time.perf_counter() - started:.0f} s)", flush=True)

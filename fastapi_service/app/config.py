@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     ingest_batch_chunks: int = Field(64, ge=1, le=4096)  # chunks embedded and written per step
     chunk_tokens: int = Field(256, ge=32, le=256)
     chunk_overlap_tokens: int = Field(32, ge=0, le=128)
-    contextual_chunks: bool = False  # embed each chunk with its document title and section heading
+    contextual_chunks: bool = False  # embed and keyword-index each chunk with its title and section heading
     fetch_timeout_seconds: float = Field(15.0, gt=0)
     fetch_max_bytes: int = Field(10 * 1024 * 1024, ge=1)
     fetch_max_redirects: int = Field(5, ge=0, le=20)

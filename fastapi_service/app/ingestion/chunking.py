@@ -8,9 +8,10 @@ Deterministic: the same blocks and settings always give the same chunks.
 
 Contextual chunks (`contextual=True`): each chunk is embedded with its document's title and its
 section heading in front ("Title — Heading", at most CONTEXT_MAX_TOKENS tokens), so a passage deep
-in a document still says what it is about. The context is kept apart from the text (`Chunk.context`):
-snippets and citations quote the text alone. Its tokens come out of the section's budget, so the
-embedded input still fits the model's window and nothing of the text is truncated away.
+in a document still says what it is about. The context is kept apart from the text (`Chunk.context`,
+stored in `chunks.context`, which the keyword index reads too): snippets and citations quote the
+text alone. Its tokens come out of the section's budget, so the embedded input still fits the
+model's window and nothing of the text is truncated away.
 """
 
 from __future__ import annotations

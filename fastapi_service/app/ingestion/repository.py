@@ -71,14 +71,15 @@ async def set_progress(conn: asyncpg.Pool | Connection, source_id: UUID, version
 async def stage_chunks(
     pool: asyncpg.Pool, *, source_id: UUID, version: int, first: int, chunks: Sequence[Chunk], vectors: np.ndarray
 ) -> None:
-    """Write one embedded batch of this version's chunks, ordinals from `first`."""
+    """Write one embedded batch of this version's chunks, ordinals from `first`, each with the
+    context it was embedded with ('' for a plain chunk): the keyword index reads it too."""
     records = [
-        (source_id, version, first + i, chunk.text, json.dumps(chunk.metadata), vector)
+        (source_id, version, first + i, chunk.text, chunk.context, json.dumps(chunk.metadata), vector)
         for i, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True))
     ]
     await pool.executemany(
-        "INSERT INTO chunk_staging (source_id, source_version, ordinal, content, metadata, embedding)"
-        " VALUES ($1, $2, $3, $4, $5::text::jsonb, $6)",
+        "INSERT INTO chunk_staging (source_id, source_version, ordinal, content, context, metadata, embedding)"
+        " VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7)",
         records,
     )
 
@@ -98,11 +99,11 @@ async def replace_chunks(
         """
         WITH moved AS (
             DELETE FROM chunk_staging WHERE source_id = $2 AND source_version = $3
-            RETURNING ordinal, content, metadata, embedding
+            RETURNING ordinal, content, context, metadata, embedding
         ), inserted AS (
-            INSERT INTO chunks (chatbot_id, source_id, source_version, ordinal, content, metadata, embedding,
-                                ts_config)
-            SELECT $1, $2, $3, ordinal, content, metadata, embedding, $4 FROM moved ORDER BY ordinal
+            INSERT INTO chunks (chatbot_id, source_id, source_version, ordinal, content, context, metadata,
+                                embedding, ts_config)
+            SELECT $1, $2, $3, ordinal, content, context, metadata, embedding, $4 FROM moved ORDER BY ordinal
             RETURNING 1
         )
         SELECT count(*) FROM inserted
