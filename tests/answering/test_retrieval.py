@@ -61,6 +61,23 @@ async def test_keyword_scores_are_bm25(client, db, embedder, query):
     assert ranked == sorted(want, key=lambda c: -want[c])
 
 
+async def test_keyword_search_reads_postings_from_the_index_alone(client, db, embedder):
+    """Migration 0311: a term's postings (tf and chunk length included) come from an index-only
+    scan of bm25_postings' primary key once the table is vacuumed, not one heap visit each."""
+    bot = await create_bot(client)
+    await insert_chunks(db, embedder, bot.id, CORPUS * 40)
+    await db.execute("VACUUM ANALYZE bm25_postings")
+    sql, names = repository.ranked_sql("keyword", False)
+    query = "quick brown fox"
+    values = {"chatbot": bot.id, "query": query, "vector": embedder.encode([query])[0], "top_k": 10}
+    values |= {"keyword_limit": 10, "k1": 0.9, "b": 0.4}
+    async with db.transaction():
+        await db.execute("SET LOCAL enable_seqscan = off")  # a 200-chunk table would be scanned whole
+        plan = "\n".join(r[0] for r in await db.fetch("EXPLAIN " + sql, *(values[n] for n in names)))
+    scans = [line.strip() for line in plan.splitlines() if "on bm25_postings" in line]
+    assert scans and all(line.startswith("->  Index Only Scan") for line in scans), plan
+
+
 async def test_index_follows_deletes_and_updates(client, db, embedder):
     bot = await create_bot(client)
     ids = await insert_chunks(db, embedder, bot.id, CORPUS)
