@@ -1,0 +1,120 @@
+"""Cost of the search statement alone at one large chatbot: keyword, dense (exact) and hybrid.
+
+    .venv/bin/python bench/search_statement.py [--data ../shared/data/scifact] [--queries 100]
+
+Starts a throw-away PostgreSQL + pgvector (pgserver), applies the engine's migrations, COPYs the
+SciFact corpus (title + abstract, cut into ~150-word chunks with 20 words of overlap) into ONE
+chatbot with random unit vectors (the statement's cost does not depend on what the vectors mean;
+no model runs), vacuums, then times `app.retrieval.repository.ranked_sql` for each scoring over the
+test queries, sequentially on one connection (after 5 warm-up queries; the fastest of three passes). It then rebuilds the BM25
+postings' primary key without its INCLUDE (tf, doc_len) columns — the index before migration 0311
+— and times keyword and hybrid again, so both are printed from one run. Loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "fastapi_service"))
+
+from _common import embedded_database  # noqa: E402
+
+from app.db.migrations import apply_migrations  # noqa: E402
+from app.db.pool import init_connection  # noqa: E402
+from app.retrieval import repository  # noqa: E402
+
+
+def chunks(corpus: list[dict], bot: uuid.UUID) -> list[tuple]:
+    rng = np.random.default_rng(0)
+    records = []
+    for doc in corpus:
+        words = f"{doc.get('title', '')}\n\n{doc['text']}".split()
+        for ordinal, start in enumerate(range(0, max(1, len(words)), 130)):
+            vector = rng.standard_normal(384).astype(np.float32)
+            text = " ".join(words[max(0, start - 20) : start + 150])
+            source = uuid.uuid5(uuid.NAMESPACE_URL, f"scifact:{doc['_id']}")
+            records.append((bot, source, 1, ordinal, text, vector / np.linalg.norm(vector)))
+    return records
+
+
+async def time_scoring(conn, bot: uuid.UUID, scoring: str, queries: list[str], vector: np.ndarray) -> float:
+    sql, names = repository.ranked_sql(scoring, False)
+
+    def args(query: str) -> list:
+        values = {"chatbot": bot, "query": query, "vector": vector, "top_k": 10, "dense_limit": 50}
+        values |= {"keyword_limit": 50, "k1": 0.9, "b": 0.4, "dense_weight": 0.5}
+        return [values[name] for name in names]
+
+    for query in queries[:5]:
+        await conn.fetch(sql, *args(query))
+    best = float("inf")
+    for _ in range(3):  # the fastest of three passes: drift on a shared machine only slows a pass
+        started = time.perf_counter()
+        for query in queries:
+            await conn.fetch(sql, *args(query))
+        best = min(best, time.perf_counter() - started)
+    return best / len(queries) * 1000
+
+
+async def run(args: argparse.Namespace) -> None:
+    import asyncpg
+
+    corpus = [json.loads(line) for line in (args.data / "corpus.jsonl").read_text().splitlines()]
+    queries = [json.loads(line)["text"] for line in (args.data / "queries.jsonl").read_text().splitlines()]
+    queries = queries[: args.queries]
+    with tempfile.TemporaryDirectory(prefix="bench-statement-") as state:
+        server, dsn = await embedded_database(Path(state))
+        try:
+            conn = await asyncpg.connect(dsn)
+            await apply_migrations(conn)
+            await conn.close()
+            conn = await asyncpg.connect(dsn)
+            await init_connection(conn)
+            bot = uuid.uuid4()
+            await conn.execute("INSERT INTO chatbots (id, name, version) VALUES ($1, 'bench', 1)", bot)
+            records = chunks(corpus, bot)
+            columns = ["chatbot_id", "source_id", "source_version", "ordinal", "content", "embedding"]
+            await conn.copy_records_to_table("chunks", records=records, columns=columns)
+            await conn.execute("VACUUM ANALYZE")
+            vector = records[0][5]
+            print(
+                f"{len(records)} chunks in one chatbot, {len(queries)} SciFact queries, load {os.getloadavg()[0]:.2f}"
+            )
+            now = {s: await time_scoring(conn, bot, s, queries, vector) for s in ("keyword", "dense", "convex")}
+            await conn.execute(
+                "ALTER TABLE bm25_postings DROP CONSTRAINT bm25_postings_pkey,"
+                " ADD PRIMARY KEY (chatbot_id, term, chunk_id)"
+            )
+            await conn.execute("VACUUM ANALYZE bm25_postings")
+            before = {s: await time_scoring(conn, bot, s, queries, vector) for s in ("keyword", "convex")}
+            await conn.close()
+        finally:
+            server.cleanup()
+    for scoring, ms in now.items():
+        line = f"{scoring}: {ms:.2f} ms per search"
+        if scoring in before:
+            line += f"; without INCLUDE (before 0311) {before[scoring]:.2f} ms, ratio {before[scoring] / ms:.2f}"
+        print(line)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    default = Path(os.environ.get("SCIFACT_DIR") or REPO.parent / "shared" / "data" / "scifact")
+    parser.add_argument("--data", type=Path, default=default)
+    parser.add_argument("--queries", type=int, default=100)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
