@@ -18,9 +18,10 @@ token count and cut into batches of up to `batch_size` texts of similar length, 
 works on one document at once, little padding is encoded, and a query waits for at most one small
 batch.
 
-Backends (`EMBEDDING_BACKEND`): `torch` runs the SentenceTransformer itself; `onnx` and `onnx-int8`
-run the graphs that `python -m app.embedding.onnx_export` made from the same weights at install
-time (app/embedding/onnx_export.py), in one onnxruntime session shared by the model threads. The
+Backends (`EMBEDDING_BACKEND`, default `onnx-int8`): `torch` runs the SentenceTransformer itself;
+`onnx` and `onnx-int8` run, one text at a time within each batch, the graphs that
+`python -m app.embedding.onnx_export` made from the same weights at install time
+(app/embedding/onnx_export.py), in one onnxruntime session shared by the model threads. The
 session mirrors the torch set-up: one intra-op thread when there are several model threads (each
 `run` then computes on its calling thread, so the threads encode in parallel), every core with a
 single model thread, and no spinning. The tokenizer stays the SentenceTransformer's, so every
