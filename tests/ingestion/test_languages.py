@@ -206,6 +206,26 @@ async def test_changing_the_language_reindexes_the_chatbots_chunks(client, db):
     assert await keyword_hits(client, bot, "chevaux") == [source]
 
 
+async def test_answers_follow_the_new_language_while_its_reindex_is_pending(client, db, db_url):
+    """Extractive answers split and stem sentences in the chatbot's `language` (the key's chatbot,
+    the new one at once); they work on the retrieved text, not on the index, so a pending re-index
+    only means the keyword side still searches the old index (docs/answering.md)."""
+    bot = await create_bot(client, language="en")
+    await ingest(client, db, bot, "Les chevaux galopent dans la prairie. Le foin est rangé dans la grange.")
+    async with chunk_writes_held(db_url) as hold:
+        await switch_language(client, bot, "fr")
+        await until_blocked(db, hold.get_server_pid())
+        key = await client.services.key_resolver.resolve(bot.sk)
+        assert key is not None and key.chatbot.language == "fr"
+        r = await client.post("/v1/chat", json={"message": "Où galopent les chevaux ?"}, headers=bot.sk_headers())
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["generator"] == "extractive"
+        assert "Les chevaux galopent dans la prairie." in body["answer"], body
+        assert await chunk_configs(db, bot.id) == {"english"}
+    await wait_reindexed(db, bot.id, "french")
+
+
 async def blocked_backends(db: asyncpg.Connection) -> int:
     return int(await db.fetchval("SELECT count(*) FROM pg_stat_activity WHERE cardinality(pg_blocking_pids(pid)) > 0"))
 
