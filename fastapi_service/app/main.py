@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable
 
@@ -98,7 +99,14 @@ def build_services(engine: Engine, pool: asyncpg.Pool) -> Services:
     worker = None
     if settings.workers_in_process:
         assert engine.database.dsn is not None
-        worker = IngestionWorker(settings, engine.database.dsn, pool, embedder, handoffs)
+        worker = IngestionWorker(
+            settings,
+            engine.database.dsn,
+            pool,
+            embedder,
+            handoffs,
+            functools.partial(chatbots_service.reindex_language, pool),
+        )
     return Services(
         pool=pool,
         key_resolver=KeyResolver(pool, settings.key_cache_seconds),
@@ -130,10 +138,10 @@ async def _load_model(embedder: EmbeddingService) -> None:
 async def start(engine: Engine) -> None:
     """Attach the database (retrying) while the model loads, then build and start the services."""
     pool, _ = await asyncio.gather(engine.database.connect(), _load_model(engine.embedder))
-    try:
+    try:  # queues their re-index jobs (it re-indexes nothing itself)
         await chatbots_service.align_languages(pool)
     except Exception:  # searches stay consistent (index and queries in the old configuration)
-        logger.exception("re-indexing chatbots in their language failed; will try at the next start")
+        logger.exception("queueing the re-index of chatbots in their language failed; will try at the next start")
     services = build_services(engine, pool)
     services.key_resolver.start()
     services.receipt_sweeper.start()

@@ -1,5 +1,7 @@
 """`python -m app.worker`: ingestion workers as their own process (Compose runs it to scale out).
 
+It runs every job queue (app/ingestion/queue.py): ingestion, and chatbots' language re-index.
+
 Same settings and database bootstrap as the API (app/db/bootstrap.py): attaches to DATABASE_URL
 (or starts the local embedded database), retrying until it is reachable, applies migrations, loads
 the model and runs jobs until SIGTERM/SIGINT, then stops gracefully: running jobs get
@@ -10,11 +12,13 @@ started is stopped on the way out.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 
 from prometheus_client import start_http_server
 
+from app.chatbots import service as chatbots_service
 from app.config import get_settings
 from app.db.bootstrap import Database
 from app.embedding.service import EmbeddingService
@@ -48,7 +52,8 @@ async def run(stop: asyncio.Event | None = None) -> None:
         pool = connecting.result()
         assert database.dsn is not None
         await embedder.load_async()
-        worker = IngestionWorker(settings, database.dsn, pool, embedder, HandoffService(pool, settings))
+        reindex = functools.partial(chatbots_service.reindex_language, pool)
+        worker = IngestionWorker(settings, database.dsn, pool, embedder, HandoffService(pool, settings), reindex)
         await worker.start()
         if settings.worker_metrics_port:
             # The API serves /metrics itself; a worker process has no HTTP server of its own.

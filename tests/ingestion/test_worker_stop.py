@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
+from app.chatbots import service as chatbots_service
 from app.db.pool import create_pool
 from app.handoff.service import HandoffService
 from app.ingestion import callbacks
@@ -25,7 +27,8 @@ async def test_stop_finishes_when_a_maintenance_call_swallows_its_cancellation(d
     monkeypatch.setattr(callbacks, "deliver_due", deliver_due_losing_the_cancel)
     settings = make_settings(database_url=db_url, worker_poll_seconds=0.2, worker_shutdown_grace_seconds=1)
     pool = await create_pool(settings, db_url)
-    worker = IngestionWorker(settings, db_url, pool, embedder, HandoffService(pool, settings))
+    reindex = functools.partial(chatbots_service.reindex_language, pool)
+    worker = IngestionWorker(settings, db_url, pool, embedder, HandoffService(pool, settings), reindex)
     try:
         await worker.start()
         await asyncio.wait_for(entered.wait(), 60)

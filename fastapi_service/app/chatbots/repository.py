@@ -16,8 +16,15 @@ async def lock_chatbot(conn: Connection, chatbot_id: UUID) -> asyncpg.Record | N
     return await conn.fetchrow("SELECT id, version, deleted FROM chatbots WHERE id = $1 FOR UPDATE", chatbot_id)
 
 
-async def upsert_chatbot(conn: Connection, chatbot_id: UUID, body: ChatbotPut) -> None:
-    await conn.execute(
+async def lock_chatbot_language(conn: Connection, chatbot_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT language, ts_config, deleted FROM chatbots WHERE id = $1 FOR UPDATE", chatbot_id)
+
+
+async def upsert_chatbot(conn: Connection, chatbot_id: UUID, body: ChatbotPut) -> str:
+    """Store the delivery; return the chatbot's text-search configuration. A new chatbot (no chunks
+    yet) gets its language's; an existing one keeps its own until its re-index job (a language
+    change is re-indexed in the background, app/chatbots/service.py)."""
+    config = await conn.fetchval(
         """
         INSERT INTO chatbots (id, version, deleted, tenant, name, active, language, prompts, generation,
                               allowed_domains, rate_limits, widget, ts_config, updated_at)
@@ -26,8 +33,8 @@ async def upsert_chatbot(conn: Connection, chatbot_id: UUID, body: ChatbotPut) -
             version = EXCLUDED.version, deleted = false, tenant = EXCLUDED.tenant, name = EXCLUDED.name,
             active = EXCLUDED.active, language = EXCLUDED.language, prompts = EXCLUDED.prompts,
             generation = EXCLUDED.generation, allowed_domains = EXCLUDED.allowed_domains,
-            rate_limits = EXCLUDED.rate_limits, widget = EXCLUDED.widget, ts_config = EXCLUDED.ts_config,
-            updated_at = now()
+            rate_limits = EXCLUDED.rate_limits, widget = EXCLUDED.widget, updated_at = now()
+        RETURNING ts_config
         """,
         chatbot_id,
         body.version,
@@ -42,6 +49,12 @@ async def upsert_chatbot(conn: Connection, chatbot_id: UUID, body: ChatbotPut) -
         body.widget.model_dump(),
         text_search_config(body.language),
     )
+    return str(config)
+
+
+# A re-index runs in a background job, in one statement: longer than a request's command timeout
+# (DB_COMMAND_TIMEOUT) for a large chatbot (≈ 4.6 ms per chunk, docs/benchmarks.md).
+REINDEX_TIMEOUT_SECONDS = 3600.0
 
 
 async def reindex_chunks(conn: Connection, chatbot_id: UUID, ts_config: str) -> int:
@@ -50,7 +63,10 @@ async def reindex_chunks(conn: Connection, chatbot_id: UUID, ts_config: str) -> 
     row lock: an ingestion commit takes that lock (shared) before inserting chunks, so it writes
     either before this statement (and is re-indexed by it) or after (with the new configuration)."""
     status = await conn.execute(
-        "UPDATE chunks SET ts_config = $2 WHERE chatbot_id = $1 AND ts_config <> $2", chatbot_id, ts_config
+        "UPDATE chunks SET ts_config = $2 WHERE chatbot_id = $1 AND ts_config <> $2",
+        chatbot_id,
+        ts_config,
+        timeout=REINDEX_TIMEOUT_SECONDS,
     )
     return int(status.split()[-1])
 

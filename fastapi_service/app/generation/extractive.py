@@ -73,8 +73,10 @@ def _segmenter(language: str) -> pysbd.Segmenter:
 
 @lru_cache(maxsize=32)
 def _stemmer(language: str) -> snowballstemmer.stemmer | None:
-    """The Snowball stemmer of the chatbot's keyword index (PostgreSQL's configurations are named
-    after Snowball's algorithms), or None: words compared as written, as `simple` does."""
+    """The Snowball stemmer of the configuration of the chatbot's language (PostgreSQL's are named
+    after Snowball's algorithms), or None: words compared as written, as `simple` does. The
+    language, not the stored `ts_config`: right from a language change on, while the keyword
+    index's re-index job is pending (it works on the retrieved text, not on the index)."""
     name = text_search_config(language)
     return snowballstemmer.stemmer(name) if name in SNOWBALL_ALGORITHMS else None
 

@@ -1,5 +1,7 @@
 """The durable job queue: procrastinate (PostgreSQL) — deferral SQL and the worker's task app.
 
+Two tasks: `ingest_source` (queue `ingestion`) and `reindex_chatbot` (queue `reindex`: re-index a
+chatbot's keyword index in its language's text-search configuration, app/chatbots/service.py).
 Jobs are deferred with procrastinate's own SQL function inside the caller's transaction, so a
 source row and its job are committed together or not at all (no orphaned "queued" source).
 - `lock = source id`: one source's jobs never run concurrently, and run in order.
@@ -7,7 +9,10 @@ source row and its job are committed together or not at all (no orphaned "queued
 - Fairness between chatbots: a job's priority is lowered by the number of jobs its chatbot already
   has waiting or running, so one tenant's backlog cannot keep another tenant's first upload waiting
   (procrastinate fetches by priority, then age). Running jobs are not pre-empted.
-- Retries: procrastinate's RetryStrategy, exponential backoff; stalled jobs (worker stopped
+- `reindex_chatbot`: `lock = queueing_lock = "reindex:{chatbot}"`: one chatbot's re-index jobs
+  never run concurrently, and at most one waits (it reads the chatbot's language when it runs, so
+  a waiting job covers every change made before it starts).
+- Retries (both tasks): procrastinate's RetryStrategy, exponential backoff; stalled jobs (worker stopped
   heartbeating, e.g. SIGKILL) are re-queued by the workers' maintenance loop.
 """
 
@@ -25,6 +30,9 @@ from app.db.pool import Connection
 
 QUEUE = "ingestion"
 TASK_NAME = "ingest_source"
+REINDEX_QUEUE = "reindex"
+REINDEX_TASK_NAME = "reindex_chatbot"
+QUEUES = [QUEUE, REINDEX_QUEUE]  # what the workers run (a list: procrastinate passes it to SQL as an array)
 PRIORITY_CHANGE = 0  # a tenant's upload runs before...
 PRIORITY_REFRESH = -10  # ...a scheduled link refresh
 MAX_BACKLOG_PENALTY = 1000
@@ -47,15 +55,29 @@ async def defer_ingest(conn: Connection, source_id: UUID, version: int, *, refre
         source_id,
     )
     priority = (PRIORITY_REFRESH if refresh else PRIORITY_CHANGE) - min(int(backlog), MAX_BACKLOG_PENALTY)
+    return await _defer(conn, QUEUE, TASK_NAME, priority, str(source_id), queueing_lock, args)
+
+
+async def defer_reindex(conn: Connection, chatbot_id: UUID) -> int | None:
+    """Queue the re-index of the chatbot's keyword index in the caller's transaction; return its id,
+    or the id of the one already waiting (it reads the chatbot's language when it runs)."""
+    lock = f"reindex:{chatbot_id}"
+    args = {"chatbot": str(chatbot_id)}
+    return await _defer(conn, REINDEX_QUEUE, REINDEX_TASK_NAME, PRIORITY_CHANGE, lock, lock, args)
+
+
+async def _defer(
+    conn: Connection, queue: str, task: str, priority: int, lock: str, queueing_lock: str, args: dict[str, Any]
+) -> int | None:
     try:
         async with conn.transaction():  # a savepoint: a duplicate must not abort the caller
             ids = await conn.fetchval(
                 "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW($1, $2, $3, $4, $5, $6::jsonb, NULL)"
                 "::procrastinate_job_to_defer_v1])",
-                QUEUE,
-                TASK_NAME,
+                queue,
+                task,
                 priority,
-                str(source_id),
+                lock,
                 queueing_lock,
                 args,
             )
@@ -68,10 +90,12 @@ async def defer_ingest(conn: Connection, source_id: UUID, version: int, *, refre
 
 
 JobFunc = Callable[[UUID, int, bool, bool], Awaitable[str]]
+ReindexFunc = Callable[[UUID], Awaitable[str]]
 
 
-def build_job_app(dsn: str, settings: Settings, run: JobFunc) -> procrastinate.App:
-    """A procrastinate App whose `ingest_source` task calls `run(source, version, refresh, last_try)`."""
+def build_job_app(dsn: str, settings: Settings, run: JobFunc, reindex: ReindexFunc) -> procrastinate.App:
+    """A procrastinate App whose `ingest_source` task calls `run(source, version, refresh, last_try)`
+    and whose `reindex_chatbot` task calls `reindex(chatbot)`; both retried alike."""
     connector = procrastinate.PsycopgConnector(conninfo=dsn, min_size=1, max_size=settings.worker_concurrency + 4)
     app = procrastinate.App(connector=connector)
     retry = procrastinate.RetryStrategy(
@@ -82,5 +106,9 @@ def build_job_app(dsn: str, settings: Settings, run: JobFunc) -> procrastinate.A
     async def ingest_source(context: Any, source: str, version: int, refresh: bool = False) -> str:
         last_try = context.job.attempts >= settings.job_max_attempts
         return await run(UUID(source), int(version), bool(refresh), last_try)
+
+    @app.task(name=REINDEX_TASK_NAME, queue=REINDEX_QUEUE, retry=retry)
+    async def reindex_chatbot(chatbot: str) -> str:
+        return await reindex(UUID(chatbot))
 
     return app

@@ -1,5 +1,9 @@
 """Run ingestion workers: procrastinate's worker plus a maintenance loop, in any process.
 
+The workers run both queues of app/ingestion/queue.py: ingestion jobs, and the re-index of a
+chatbot whose language changed (`reindex`, given by the composition root: it is the chatbots
+package's, app/chatbots/service.py `reindex_language`, a layer above this one).
+
 `IngestionWorker` is used by the API process (WORKERS_IN_PROCESS=true, via READY_HOOKS /
 SHUTDOWN_HOOKS) and by `python -m app.worker`. The maintenance loop, safe to run in every
 process at once (SKIP LOCKED / queueing locks), delivers status callbacks, re-queues jobs of
@@ -54,12 +58,13 @@ class IngestionWorker:
         pool: asyncpg.Pool,
         embedder: EmbeddingService,
         handoffs: HandoffService,
+        reindex: queue.ReindexFunc,
         fetcher: SafeFetcher | None = None,
     ) -> None:
         self.settings = settings
         self.pool = pool
         self.context = IngestionContext(settings, pool, embedder, fetcher or SafeFetcher(settings))
-        self.job_app: procrastinate.App = queue.build_job_app(dsn, settings, self._run)
+        self.job_app: procrastinate.App = queue.build_job_app(dsn, settings, self._run, reindex)
         self.callback_client = httpx.AsyncClient(trust_env=False, follow_redirects=False)
         self.handoffs = handoffs  # its notices to Odoo go out with the status callbacks
         self._worker_task: asyncio.Task[None] | None = None
@@ -80,7 +85,7 @@ class IngestionWorker:
         s = self.settings
         self._worker_task = asyncio.create_task(
             self.job_app.run_worker_async(
-                queues=[queue.QUEUE],
+                queues=queue.QUEUES,
                 concurrency=s.worker_concurrency,
                 install_signal_handlers=False,
                 shutdown_graceful_timeout=s.worker_shutdown_grace_seconds,
@@ -139,9 +144,13 @@ class IngestionWorker:
 
     async def requeue_stalled(self) -> int:
         manager = self.job_app.job_manager
-        stalled = await manager.get_stalled_jobs(
-            queue=queue.QUEUE, seconds_since_heartbeat=self.settings.worker_stalled_seconds
-        )
+        stalled = [
+            job
+            for name in queue.QUEUES
+            for job in await manager.get_stalled_jobs(
+                queue=name, seconds_since_heartbeat=self.settings.worker_stalled_seconds
+            )
+        ]
         count = 0
         for job in stalled:
             try:

@@ -33,6 +33,16 @@ INGESTION_QUEUE_DEPTH = Gauge(
     ["state"],
 )
 INGESTED_CHUNKS = Counter("ingested_chunks_total", "Chunks written to the index.")
+LANGUAGE_REINDEX_JOBS = Counter(
+    "language_reindex_jobs_total",
+    "Re-index jobs of a chatbot's keyword index in its language, by outcome (reindexed, aligned, deleted, failed).",
+    ["outcome"],
+)
+LANGUAGE_REINDEX_SECONDS = Histogram(
+    "language_reindex_duration_seconds",
+    "Wall time of one chatbot's keyword re-index (the chunks rewritten in its language's configuration).",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600),
+)
 
 EMBEDDED_TEXTS = Counter("embedding_texts_total", "Texts embedded by the model.", ["purpose"])
 EMBEDDING_SECONDS = Histogram(
