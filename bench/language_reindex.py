@@ -1,11 +1,12 @@
-"""Cost of changing a chatbot's language: the chatbot PUT re-indexes its chunks in its transaction.
+"""Cost of changing a chatbot's language: the background job `reindex_chatbot` re-indexes its chunks.
 
     .venv/bin/python bench/language_reindex.py [--chunks 20000] [--words 150]
 
 A throw-away embedded PostgreSQL with the engine's migrations; one chatbot gets `--chunks` chunks of
 `--words` random French-looking words (random unit vectors: the embedding plays no part), indexed
-`english`; then the same statement a language change runs (chatbots/repository.reindex_chunks, under
-the chatbot's row lock, as `put_chatbot` does) moves them to `french`, and back, timed.
+`english`; then the same statement a language change's job runs (chatbots/repository.reindex_chunks,
+under the chatbot's row lock, as `chatbots.service.reindex_language` does) moves them to `french`,
+and back, timed. The PUT itself only queues the job: this is how long the job holds the chatbot row.
 """
 
 from __future__ import annotations
