@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import functools
 import shutil
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -581,3 +582,52 @@ async def test_start_up_queues_the_reindex_of_a_misaligned_chatbot_and_is_ready_
     # the next start finds it aligned: nothing queued
     await app_factory(make_settings(database_url=db_url, workers_in_process=False))
     assert await reindex_jobs(db, bot.id) == ["succeeded"]
+
+
+@pytest.mark.slow
+async def test_a_worker_killed_mid_reindex_is_recovered_and_the_job_completes_once(api, db, db_url, embedder, tmp_path):
+    """SIGKILL of the `python -m app.worker` running a re-index: its transaction never commits
+    (no half-indexed chatbot), its job is re-queued as stalled, and another worker finishes it."""
+    from tests.ingestion.test_worker_process import WorkerProcess
+
+    bot = await create_bot(api, language="en")
+    [chunk] = await insert_chunks(db, embedder, bot.id, ["Les chevaux galopent dans la prairie."])
+    source = await db.fetchval("SELECT source_id FROM chunks WHERE id = $1", chunk)
+    await switch_language(api, bot, "fr")
+    async with chunk_writes_held(db_url) as hold:
+        first = WorkerProcess(db_url, tmp_path / "w1.log")
+        try:
+            await until_blocked(db, hold.get_server_pid())  # the job: chatbot locked, at its UPDATE
+            assert await reindex_jobs(db, bot.id) == ["doing"]
+        finally:
+            first.stop(signal.SIGKILL)
+        assert first.proc.returncode == -signal.SIGKILL
+    # The killed worker's backend wakes up, finds its client gone and rolls back.
+    await until(lambda: _rolled_back(db), "the killed worker's transaction to end")
+    assert await chunk_configs(db, bot.id) == {"english"}
+    assert await reindex_jobs(db, bot.id) == ["doing"]  # until a worker sees it stalled
+    second = WorkerProcess(db_url, tmp_path / "w2.log")
+    try:
+        await wait_reindexed(db, bot.id, "french")
+    finally:
+        assert second.stop() == 0
+    assert await keyword_hits(api, bot, "cheval") == [source]
+    job = await db.fetchrow(
+        "SELECT id, status::text, attempts FROM procrastinate_jobs WHERE task_name = $1 AND args->>'chatbot' = $2",
+        queue.REINDEX_TASK_NAME,
+        str(bot.id),
+    )
+    assert (job["status"], job["attempts"]) == ("succeeded", 2)
+    events = await db.fetch("SELECT type::text FROM procrastinate_events WHERE job_id = $1 ORDER BY id", job["id"])
+    # Only state transitions: "scheduled" events depend on timing (see test_worker_process.py).
+    transitions = [e["type"] for e in events if e["type"] != "scheduled"]
+    assert transitions == ["deferred", "started", "deferred_for_retry", "started", "succeeded"]
+
+
+async def _rolled_back(db: asyncpg.Connection) -> bool:
+    """No other backend holds a row lock on chatbots (the killed worker's transaction is over)."""
+    held = await db.fetchval(
+        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+        " WHERE c.relname = 'chatbots' AND l.mode = 'RowShareLock' AND l.pid <> pg_backend_pid()"
+    )
+    return not held
