@@ -75,15 +75,9 @@ async def chatbot_languages(conn: Connection) -> list[asyncpg.Record]:
     return await conn.fetch("SELECT id, language, ts_config FROM chatbots WHERE NOT deleted")
 
 
-async def set_ts_config(conn: Connection, chatbot_id: UUID, language: str, ts_config: str) -> bool:
-    """Store the configuration while the chatbot still has `language` (a PUT may have won)."""
-    status = await conn.execute(
-        "UPDATE chatbots SET ts_config = $3 WHERE id = $1 AND language = $2 AND NOT deleted",
-        chatbot_id,
-        language,
-        ts_config,
-    )
-    return bool(status == "UPDATE 1")
+async def set_ts_config(conn: Connection, chatbot_id: UUID, ts_config: str) -> None:
+    """Store the configuration of the chatbot's index; the caller holds its row lock."""
+    await conn.execute("UPDATE chatbots SET ts_config = $2 WHERE id = $1", chatbot_id, ts_config)
 
 
 async def keys_of_other_chatbots(conn: Connection, chatbot_id: UUID, body: ChatbotPut) -> int:

@@ -65,7 +65,7 @@ async def reindex_language(pool: asyncpg.Pool, chatbot_id: UUID) -> str:
                 outcome, config = "aligned", row["ts_config"]
             else:
                 config = text_search_config(row["language"])
-                await repository.set_ts_config(conn, chatbot_id, row["language"], config)
+                await repository.set_ts_config(conn, chatbot_id, config)
                 chunks = await repository.reindex_chunks(conn, chatbot_id, config)
                 outcome = "reindexed"
     except Exception:

@@ -111,6 +111,7 @@ class EmbeddingService:
         self.backend = backend
         self.onnx_dir = onnx_dir or default_onnx_dir()
         self._session: Any = None  # onnxruntime.InferenceSession of an ONNX backend
+        self._session_inputs: list[str] = []  # its input names, read once
         self.batch_size = batch_size
         self.dim = dim
         self.threads = threads or available_cpus()
@@ -184,6 +185,7 @@ class EmbeddingService:
                 if self.backend != "torch":
                     try:
                         self._session = self._onnx_session(path)
+                        self._session_inputs = [i.name for i in self._session.get_inputs()]
                     except Exception as exc:  # reported by /readyz
                         self.load_error = f"{type(exc).__name__}: {exc}"
                         raise
@@ -228,10 +230,9 @@ class EmbeddingService:
         # activation scales are then the text's own, so a text's vector does not depend on what it
         # was batched with (padding and long neighbours cost short texts up to 0.02 cosine).
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        names = [i.name for i in self._session.get_inputs()]
         for i, text in enumerate(texts):
             features = model.preprocess([text])
-            feed = {name: features[name].numpy().astype(np.int64) for name in names}
+            feed = {name: features[name].numpy().astype(np.int64) for name in self._session_inputs}
             out[i] = self._session.run(["sentence_embedding"], feed)[0][0]
         return out
 
