@@ -8,7 +8,13 @@ chatbot with random unit vectors (the statement's cost does not depend on what t
 no model runs), vacuums, then times `app.retrieval.repository.ranked_sql` for each scoring over the
 test queries, sequentially on one connection (after 5 warm-up queries; the fastest of three passes). It then rebuilds the BM25
 postings' primary key without its INCLUDE (tf, doc_len) columns — the index before migration 0311
-— and times keyword and hybrid again, so both are printed from one run. Loopback only.
+— and times keyword and hybrid again, so both are printed from one run.
+
+Last, with the covering index back, `--small-chatbots` (default 40) chatbots of 500 chunks each (drawn
+from the large one's) are added and the hybrid statement is timed for the large chatbot and for a
+small one under each `plan_cache_mode` (auto, force_custom_plan, force_generic_plan), each on a new
+connection, with the generic / custom plan counts PostgreSQL reports for the statement: what
+planning costs a search and which plan PostgreSQL's own choice (auto) takes. Loopback only.
 """
 
 from __future__ import annotations
@@ -67,6 +73,25 @@ async def time_scoring(conn, bot: uuid.UUID, scoring: str, queries: list[str], v
     return best / len(queries) * 1000
 
 
+async def plan_cache_modes(dsn: str, bots: dict[str, uuid.UUID], queries: list[str], vector: np.ndarray) -> None:
+    """The hybrid statement per chatbot under each plan_cache_mode, on a new connection each."""
+    import asyncpg
+
+    sql, _ = repository.ranked_sql("convex", False)
+    for mode in ("auto", "force_custom_plan", "force_generic_plan"):
+        for name, bot in bots.items():
+            conn = await asyncpg.connect(dsn, server_settings={"plan_cache_mode": mode})
+            await init_connection(conn)
+            ms = await time_scoring(conn, bot, "convex", queries, vector)
+            generic, custom = await conn.fetchrow(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1", sql
+            )
+            await conn.close()
+            print(
+                f"plan_cache_mode={mode}, {name}: hybrid {ms:.2f} ms per search ({generic} generic, {custom} custom plans)"
+            )
+
+
 async def run(args: argparse.Namespace) -> None:
     import asyncpg
 
@@ -98,14 +123,30 @@ async def run(args: argparse.Namespace) -> None:
             )
             await conn.execute("VACUUM ANALYZE bm25_postings")
             before = {s: await time_scoring(conn, bot, s, queries, vector) for s in ("keyword", "convex")}
+            for scoring, ms in now.items():
+                line = f"{scoring}: {ms:.2f} ms per search"
+                if scoring in before:
+                    line += (
+                        f"; without INCLUDE (before 0311) {before[scoring]:.2f} ms, ratio {before[scoring] / ms:.2f}"
+                    )
+                print(line, flush=True)
+            await conn.execute(
+                "ALTER TABLE bm25_postings DROP CONSTRAINT bm25_postings_pkey,"
+                " ADD PRIMARY KEY (chatbot_id, term, chunk_id) INCLUDE (tf, doc_len)"
+            )
+            small = [uuid.uuid4() for _ in range(args.small_chatbots)]
+            for each in small:
+                await conn.execute("INSERT INTO chatbots (id, name, version) VALUES ($1, 'small', 1)", each)
+                picked = np.random.default_rng(each.int % 2**32).choice(len(records), 500, replace=False)
+                rows = [(each, uuid.uuid4(), 1, 0, *records[i][4:]) for i in picked]
+                await conn.copy_records_to_table("chunks", records=rows, columns=columns)
+            await conn.execute("VACUUM ANALYZE")
             await conn.close()
+            if small:
+                print(f"{len(small)} chatbots of 500 chunks added beside the large one", flush=True)
+                await plan_cache_modes(dsn, {"large chatbot": bot, "small chatbot": small[0]}, queries, vector)
         finally:
             server.cleanup()
-    for scoring, ms in now.items():
-        line = f"{scoring}: {ms:.2f} ms per search"
-        if scoring in before:
-            line += f"; without INCLUDE (before 0311) {before[scoring]:.2f} ms, ratio {before[scoring] / ms:.2f}"
-        print(line)
 
 
 def main() -> None:
@@ -113,6 +154,7 @@ def main() -> None:
     default = Path(os.environ.get("SCIFACT_DIR") or REPO.parent / "shared" / "data" / "scifact")
     parser.add_argument("--data", type=Path, default=default)
     parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--small-chatbots", type=int, default=40, help="for the plan_cache_mode comparison; 0: skip it")
     asyncio.run(run(parser.parse_args()))
 
 
