@@ -23,7 +23,10 @@ from app.db.pool import Connection
 # configuration of one side of a language change with the postings of the other.
 # Okapi BM25 with Lucene's non-negative idf: ln(1 + (N - df + 0.5) / (df + 0.5)).
 # Document frequencies are counted from the chatbot's own postings, so scores depend only on the
-# chatbot's corpus (tenants never influence each other's ranking).
+# chatbot's corpus (tenants never influence each other's ranking). They are grouped by the query's
+# terms (q, a few rows), not the postings' terms: grouped by those, PostgreSQL estimated thousands of
+# df rows and, for a chatbot holding most postings, joined them to a sequential scan of all the
+# postings (a 50,000-chunk chatbot's search: 200-300 ms instead of ~15).
 KEYWORD_CTES = """
 q AS (
     SELECT DISTINCT u.lexeme AS term FROM unnest(chunk_tsvector(
@@ -34,10 +37,9 @@ stats AS (
     FROM bm25_docs WHERE chatbot_id = :chatbot
 ),
 df AS (
-    SELECT p.term, count(*)::float8 AS df
-    FROM bm25_postings p JOIN q ON p.term = q.term
-    WHERE p.chatbot_id = :chatbot
-    GROUP BY p.term
+    SELECT q.term, count(*)::float8 AS df
+    FROM q JOIN bm25_postings p ON p.term = q.term AND p.chatbot_id = :chatbot
+    GROUP BY q.term
 ),
 weights AS (
     SELECT df.term, ln(1 + (stats.n - df.df + 0.5) / (df.df + 0.5)) AS idf, stats.avgdl
