@@ -13,8 +13,13 @@ postings' primary key without its INCLUDE (tf, doc_len) columns — the index be
 Last, with the covering index back, `--small-chatbots` (default 40) chatbots of 500 chunks each (drawn
 from the large one's) are added and the hybrid statement is timed for the large chatbot and for a
 small one under each `plan_cache_mode` (auto, force_custom_plan, force_generic_plan), each on a new
-connection, with the generic / custom plan counts PostgreSQL reports for the statement: what
-planning costs a search and which plan PostgreSQL's own choice (auto) takes. Loopback only.
+connection, with its PostgreSQL backend's CPU per search and the generic / custom plan counts
+PostgreSQL reports for the statement: what planning costs a search and which plan PostgreSQL's own
+choice (auto) takes. The engine's searches run force_generic_plan (app/db/pool.py), large
+chatbots' custom plans. Last, `--huge-copies` (default 5) copies of the corpus make one more
+chatbot, where the keyword and hybrid (HNSW ids given) statements are timed with the document
+frequencies grouped by the query's terms (now) and by the postings' terms (before 68f5fbe), under
+custom and generic plans. Loopback only.
 """
 
 from __future__ import annotations
@@ -74,22 +79,79 @@ async def time_scoring(conn, bot: uuid.UUID, scoring: str, queries: list[str], v
 
 
 async def plan_cache_modes(dsn: str, bots: dict[str, uuid.UUID], queries: list[str], vector: np.ndarray) -> None:
-    """The hybrid statement per chatbot under each plan_cache_mode, on a new connection each."""
+    """The hybrid statement per chatbot under each plan_cache_mode, on a new connection each, with
+    the CPU its PostgreSQL backend spent per search (/proc, via psutil)."""
     import asyncpg
+    import psutil
 
     sql, _ = repository.ranked_sql("convex", False)
     for mode in ("auto", "force_custom_plan", "force_generic_plan"):
         for name, bot in bots.items():
             conn = await asyncpg.connect(dsn, server_settings={"plan_cache_mode": mode})
             await init_connection(conn)
+            backend = psutil.Process(await conn.fetchval("SELECT pg_backend_pid()"))
+            before = sum(backend.cpu_times()[:2])
             ms = await time_scoring(conn, bot, "convex", queries, vector)
+            cpu_ms = (sum(backend.cpu_times()[:2]) - before) * 1000 / (5 + 3 * len(queries))
             generic, custom = await conn.fetchrow(
                 "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1", sql
             )
             await conn.close()
             print(
-                f"plan_cache_mode={mode}, {name}: hybrid {ms:.2f} ms per search ({generic} generic, {custom} custom plans)"
+                f"plan_cache_mode={mode}, {name}: hybrid {ms:.2f} ms per search, PostgreSQL CPU {cpu_ms:.2f} ms"
+                f" ({generic} generic, {custom} custom plans)"
             )
+
+
+# The document-frequency CTE before 68f5fbe: grouped by the postings' terms (thousands of rows
+# estimated), not the query's (a few).
+DF_BEFORE = """df AS (
+    SELECT p.term, count(*)::float8 AS df
+    FROM bm25_postings p JOIN q ON p.term = q.term
+    WHERE p.chatbot_id = :chatbot
+    GROUP BY p.term
+),"""
+DF_NOW = """df AS (
+    SELECT q.term, count(*)::float8 AS df
+    FROM q JOIN bm25_postings p ON p.term = q.term AND p.chatbot_id = :chatbot
+    GROUP BY q.term
+),"""
+
+
+async def df_grouping(dsn: str, bot: uuid.UUID, queries: list[str], vector: np.ndarray) -> None:
+    """Keyword and hybrid (HNSW ids given) statements at `bot`, with the df CTE grouped by the
+    query's terms (now) and by the postings' terms (before), under custom and generic plans."""
+    import asyncpg
+
+    assert DF_NOW in repository.KEYWORD_CTES, "the engine's df CTE changed: update DF_NOW"
+    conn = await asyncpg.connect(dsn)
+    await init_connection(conn)
+    ids = [r["id"] for r in await conn.fetch("SELECT id FROM chunks WHERE chatbot_id = $1 LIMIT 50", bot)]
+    await conn.close()
+    for scoring, given in (("keyword", False), ("convex", True)):
+        now, names = repository.ranked_sql(scoring, given)
+        engine_ctes = repository.KEYWORD_CTES
+        repository.KEYWORD_CTES = engine_ctes.replace(DF_NOW, DF_BEFORE)  # the statement as built before
+        try:
+            before, before_names = repository.ranked_sql.__wrapped__(scoring, given)
+        finally:
+            repository.KEYWORD_CTES = engine_ctes
+        assert before != now and before_names == names
+        sqls = {"now": now, "before": before}
+        for mode in ("force_custom_plan", "force_generic_plan"):
+            line = []
+            for label, sql in sqls.items():
+                conn = await asyncpg.connect(dsn, server_settings={"plan_cache_mode": mode})
+                await init_connection(conn)
+                values = {"chatbot": bot, "vector": vector, "top_k": 10, "dense_limit": 50, "keyword_limit": 50}
+                values |= {"k1": 0.9, "b": 0.4, "dense_weight": 0.5, "dense_ids": ids}
+                started = time.perf_counter()
+                for query in queries:
+                    await conn.fetch(sql, *[query if name == "query" else values[name] for name in names])
+                line.append(f"{label} {(time.perf_counter() - started) / len(queries) * 1000:.2f} ms")
+                await conn.close()
+            name = "keyword" if scoring == "keyword" else "hybrid, HNSW ids given"
+            print(f"df grouping, {name}, {mode}: " + ", ".join(line), flush=True)
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -145,6 +207,21 @@ async def run(args: argparse.Namespace) -> None:
             if small:
                 print(f"{len(small)} chatbots of 500 chunks added beside the large one", flush=True)
                 await plan_cache_modes(dsn, {"large chatbot": bot, "small chatbot": small[0]}, queries, vector)
+            if args.huge_copies:
+                conn = await asyncpg.connect(dsn)
+                await init_connection(conn)
+                huge = uuid.uuid4()
+                await conn.execute("INSERT INTO chatbots (id, name, version) VALUES ($1, 'huge', 1)", huge)
+                for _ in range(args.huge_copies):
+                    rows = [(huge, uuid.uuid4(), 1, *record[3:]) for record in records]
+                    await conn.copy_records_to_table("chunks", records=rows, columns=columns)
+                # the shape of a deployment where one chatbot holds nearly everything: one small one beside it
+                await conn.execute("DELETE FROM chunks WHERE chatbot_id <> ALL($1::uuid[])", [huge, *small[:1]])
+                await conn.execute("VACUUM ANALYZE")
+                await conn.close()
+                beside = "one of 500 chunks" if small else "nothing"
+                print(f"a chatbot of {args.huge_copies * len(records)} chunks, {beside} beside it", flush=True)
+                await df_grouping(dsn, huge, queries, vector)
         finally:
             server.cleanup()
 
@@ -155,6 +232,12 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=default)
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--small-chatbots", type=int, default=40, help="for the plan_cache_mode comparison; 0: skip it")
+    parser.add_argument(
+        "--huge-copies",
+        type=int,
+        default=5,
+        help="a chatbot of this many copies of the corpus, for the df grouping; 0: skip",
+    )
     asyncio.run(run(parser.parse_args()))
 
 

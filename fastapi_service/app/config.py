@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     state_dir: Path = Field(default_factory=default_state_dir)
     db_pool_min: int = Field(1, ge=1)
     db_pool_max: int = Field(10, ge=1)
+    db_search_pool_max: int = Field(10, ge=1)  # API processes: the search pool (app/db/pool.py)
     db_command_timeout: float = Field(30.0, gt=0)
 
     # Embeddings

@@ -85,15 +85,16 @@ OPENAPI_TAGS = [
 ]
 
 
-def build_services(engine: Engine, pool: asyncpg.Pool) -> Services:
-    """Every service that needs the database, each built once, here and nowhere else."""
+def build_services(engine: Engine, pool: asyncpg.Pool, search_pool: asyncpg.Pool) -> Services:
+    """Every service that needs the database, each built once, here and nowhere else. Searches
+    (the retriever) use `search_pool`: generic plans (app/db/pool.py)."""
     settings, embedder = engine.settings, engine.embedder
 
     async def load_domains() -> list[str]:
         async with pool.acquire() as conn:
             return await keys_repository.allowed_domains_of_active_chatbots(conn)
 
-    retriever = Retriever(pool, embedder, settings)
+    retriever = Retriever(search_pool, embedder, settings)
     answerer = Answerer(settings, retriever, ExtractiveAnswerer(embedder, settings.extractive_min_score))
     handoffs = HandoffService(pool, settings)
     worker = None
@@ -142,7 +143,8 @@ async def start(engine: Engine) -> None:
         await chatbots_service.align_languages(pool)
     except Exception:  # searches stay consistent (index and queries in the old configuration)
         logger.exception("queueing the re-index of chatbots in their language failed; will try at the next start")
-    services = build_services(engine, pool)
+    assert engine.database.search_pool is not None  # connect() opens it: Database(searches=True)
+    services = build_services(engine, pool, engine.database.search_pool)
     services.key_resolver.start()
     services.receipt_sweeper.start()
     engine.services = services
@@ -196,7 +198,7 @@ def create_app(settings: Settings | None = None, embedder: EmbeddingService | No
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         # Serve at once (/healthz, /readyz say what is missing); the database may come up later.
-        engine = Engine(settings=settings, embedder=model, database=Database(settings))
+        engine = Engine(settings=settings, embedder=model, database=Database(settings, searches=True))
         engine.startup = asyncio.create_task(start(engine), name="startup")
         try:
             async with session_manager_running(mcp_server):

@@ -106,6 +106,91 @@ async def test_a_large_chatbots_keyword_search_reads_only_the_query_terms_postin
         assert scans and all(line.startswith("->  Index Only Scan") for line in scans), plan
 
 
+async def test_searches_run_generic_plans_that_reach_a_small_chatbot_through_the_indexes(client, db):
+    """Searches take their connections from a pool that runs generic plans (app/db/pool.py): one
+    plan per search statement, whatever the chatbot. Beside a chatbot holding nearly every row, that
+    plan must still reach a small chatbot's rows through the indexes rather than scan the tables
+    (migration 0312: without it PostgreSQL estimated half of each table per chatbot here)."""
+    services = client.services
+    async with services.retriever.pool.acquire() as conn:
+        assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+    async with services.pool.acquire() as conn:  # every other statement: PostgreSQL's own choice
+        assert await conn.fetchval("SHOW plan_cache_mode") == "auto"
+    big, small = await create_bot(client), await create_bot(client)
+    rng = np.random.default_rng(6)
+    vocabulary = [f"term{i}" for i in range(300)]
+    vectors = rng.standard_normal((2050, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    records = [
+        (big.id if i < 2000 else small.id, uuid.uuid4(), 1, i, " ".join(rng.choice(vocabulary, 30)), vectors[i])
+        for i in range(2050)
+    ]
+    columns = ["chatbot_id", "source_id", "source_version", "ordinal", "content", "embedding"]
+    await db.execute("DROP INDEX chunks_embedding_hnsw_idx")  # bulk load, then build it once
+    await db.copy_records_to_table("chunks", records=records, columns=columns)
+    await db.execute("CREATE INDEX chunks_embedding_hnsw_idx ON chunks USING hnsw (embedding vector_cosine_ops)")
+    sources = [(r[1], r[0], 1, "document", f"doc {i}", "ready", 1) for i, r in enumerate(records)]
+    await db.copy_records_to_table(
+        "sources",
+        records=sources,
+        columns=["id", "chatbot_id", "version", "kind", "name", "state", "indexed_version"],
+    )
+    await db.execute("VACUUM ANALYZE")
+    statements = {scoring: repository.ranked_sql(scoring, False) for scoring in ("dense", "keyword", "convex", "rrf")}
+    plans = {}
+    # EXPLAIN (GENERIC_PLAN) of the statement text itself: bound values (the extended protocol)
+    # would make PostgreSQL plan for them, which is not the plan searches run.
+    await db.execute(
+        "CREATE FUNCTION pg_temp.generic_plan(statement text) RETURNS SETOF text LANGUAGE plpgsql"
+        " AS $$ BEGIN RETURN QUERY EXECUTE 'EXPLAIN (GENERIC_PLAN) ' || statement; END $$"
+    )
+    for name, (sql, _) in statements.items():
+        plans[name] = "\n".join(r[0] for r in await db.fetch("SELECT pg_temp.generic_plan($1)", sql))
+    for name, plan in plans.items():
+        assert "chatbot_id = $" in plan, plan  # generic: the chatbot is a parameter, not one chatbot
+        scans = [line.strip() for line in plan.splitlines() if "Seq Scan on" in line]
+        assert all(" on chatbots " in line for line in scans), (name, plan)  # two rows: read whole
+
+
+async def test_large_chatbots_searches_are_planned_for_them_and_small_ones_share_the_generic_plan(
+    app_factory, db_url, db
+):
+    """On the search pool (one connection here, so its statement counts are every search's), a
+    small chatbot's searches run the generic plans; a large chatbot's (above
+    RETRIEVAL_EXACT_MAX_CHUNKS: HNSW) are planned for it, keyword-only searches too: its own large
+    share of the tables is what makes HNSW, and the scans that suit it, the plan."""
+    settings = make_settings(database_url=db_url, retrieval_exact_max_chunks=500, db_search_pool_max=1)
+    client = await app_factory(settings)
+    limits = {"key_per_minute": 10_000, "ip_per_minute": 10_000}
+    big, small = await create_bot(client, rate_limits=limits), await create_bot(client, rate_limits=limits)
+    await db.execute("DROP INDEX chunks_embedding_hnsw_idx")
+    await bulk_random_chunks(db, big.id, 2000, np.random.default_rng(7))
+    await bulk_random_chunks(db, small.id, 50, np.random.default_rng(8))
+    await db.execute("CREATE INDEX chunks_embedding_hnsw_idx ON chunks USING hnsw (embedding vector_cosine_ops)")
+    await db.execute("VACUUM ANALYZE")
+    searches = {(bot, mode): 0 for bot in (big, small) for mode in ("hybrid", "keyword", "dense")}
+    for (bot, mode), _ in searches.items():
+        for query in ("synthetic passage", "topic 5"):
+            r = await client.post("/v1/search", json={"query": query, "mode": mode}, headers=bot.sk_headers())
+            assert r.status_code == 200 and r.json()["results"], r.text
+    pool = client.services.retriever.pool
+    async with pool.acquire() as conn:
+        plans = {
+            row["statement"]: (row["generic_plans"], row["custom_plans"])
+            for row in await conn.fetch("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
+        }
+    fusion = settings.retrieval_fusion
+    # small: the exact statements, generic plans only
+    assert plans[repository.ranked_sql(fusion, False)[0]] == (2, 0)
+    assert plans[repository.ranked_sql("dense", False)[0]] == (2, 0)
+    # keyword: the same statement for both, generic for the small chatbot, custom for the large one
+    assert plans[repository.ranked_sql("keyword", False)[0]] == (2, 2)
+    # large: HNSW, then the statement given its ids, custom plans only
+    assert plans[repository.DENSE_APPROXIMATE_SQL] == (0, 4)
+    assert plans[repository.ranked_sql(fusion, True)[0]] == (0, 2)
+    assert plans[repository.ranked_sql("dense", True)[0]] == (0, 2)
+
+
 async def test_index_follows_deletes_and_updates(client, db, embedder):
     bot = await create_bot(client)
     ids = await insert_chunks(db, embedder, bot.id, CORPUS)

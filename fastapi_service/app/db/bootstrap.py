@@ -1,9 +1,9 @@
 """Attach the database once per process: the API's lifespan and `python -m app.worker` both use it.
 
 Local mode (no DATABASE_URL) starts the embedded server; then migrations are applied and the pool
-is opened. Every step is retried with backoff until it works (the database may start after the
-engine, e.g. in Compose), and `startup_error` says why it does not yet, for /readyz. `close()`
-closes the pool (terminating connections still busy after `POOL_CLOSE_SECONDS`) and stops the
+is opened, in an API process (`searches`) the search pool too (app/db/pool.py). Every step is
+retried with backoff until it works (the database may start after the engine, e.g. in Compose), and `startup_error` says why it does not yet, for /readyz. `close()`
+closes the pools (terminating connections still busy after `POOL_CLOSE_SECONDS`) and stops the
 embedded server this process started.
 """
 
@@ -30,13 +30,15 @@ MAX_RETRY_SECONDS = 10.0
 @dataclass
 class Database:
     settings: Settings
+    searches: bool = False  # whether this process serves searches: then it opens the search pool
     pool: asyncpg.Pool | None = None
+    search_pool: asyncpg.Pool | None = None
     dsn: str | None = None
     startup_error: str | None = None
     embedded: EmbeddedPostgres | None = field(default=None, repr=False)
 
     async def connect(self) -> asyncpg.Pool:
-        """Start/attach the database, apply migrations, open the pool; retry until it works."""
+        """Start/attach the database, apply migrations, open the pool(s); retry until it works."""
         delay = FIRST_RETRY_SECONDS
         while True:
             try:
@@ -62,19 +64,28 @@ class Database:
                 logger.info("migrations applied", extra={"migrations": applied})
         finally:
             await conn.close()
-        self.pool = await create_pool(self.settings, self.dsn)
+        pool = await create_pool(self.settings, self.dsn)
+        if self.searches:
+            try:
+                self.search_pool = await create_pool(self.settings, self.dsn, searches=True)
+            except BaseException:
+                pool.terminate()  # the next attempt opens both again
+                raise
+        self.pool = pool
         self.startup_error = None
         return self.pool
 
     async def close(self) -> None:
-        """Close the pool and stop the embedded server this process started; never hangs."""
-        if self.pool is not None:
-            pool, self.pool = self.pool, None
+        """Close the pools and stop the embedded server this process started; never hangs."""
+        pools = [p for p in (self.search_pool, self.pool) if p is not None]
+        self.pool = self.search_pool = None
+        if pools:
             try:
-                await asyncio.wait_for(pool.close(), POOL_CLOSE_SECONDS)
+                await asyncio.wait_for(asyncio.gather(*(p.close() for p in pools)), POOL_CLOSE_SECONDS)
             except TimeoutError:
                 logger.warning("database connections still busy at shutdown; terminating them")
-                pool.terminate()
+                for p in pools:
+                    p.terminate()
         if self.embedded is not None:
             embedded, self.embedded = self.embedded, None
             await asyncio.to_thread(embedded.stop)

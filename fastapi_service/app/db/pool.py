@@ -1,4 +1,14 @@
-"""The asyncpg pool: created once, pgvector registered on every connection."""
+"""The asyncpg pools: created once per process, pgvector registered on every connection.
+
+API processes open a second pool for searches, whose connections run PostgreSQL's generic plans
+(`plan_cache_mode = force_generic_plan`): a search statement is planned once per connection, not
+once per search. `auto` kept re-planning it for small chatbots, which cost a 500-chunk chatbot's
+search about half of its ~1.1 ms in PostgreSQL (bench/search_statement.py; docs/benchmarks.md).
+One plan for every chatbot is safe because migration 0312 declares each chatbot a small share of
+the tables (the plan reads a chatbot's rows through the indexes); large chatbots, searched with
+HNSW, are planned for themselves (`retrieval.repository.large_chatbot_search`). Every other
+statement keeps PostgreSQL's `auto`.
+"""
 
 from __future__ import annotations
 
@@ -21,14 +31,21 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def create_pool(settings: Settings, dsn: str) -> asyncpg.Pool:
+async def create_pool(settings: Settings, dsn: str, *, searches: bool = False) -> asyncpg.Pool:
+    """The process's pool (DB_POOL_MIN..DB_POOL_MAX connections), or with `searches` its search
+    pool (DB_POOL_MIN..DB_SEARCH_POOL_MAX, generic plans)."""
+    if searches:
+        min_size, max_size = min(settings.db_pool_min, settings.db_search_pool_max), settings.db_search_pool_max
+    else:
+        min_size, max_size = settings.db_pool_min, max(settings.db_pool_max, settings.db_pool_min)
     pool = await asyncpg.create_pool(
         dsn,
-        min_size=settings.db_pool_min,
-        max_size=max(settings.db_pool_max, settings.db_pool_min),
+        min_size=min_size,
+        max_size=max_size,
         command_timeout=settings.db_command_timeout,
         timeout=10,
         init=init_connection,
+        server_settings={"plan_cache_mode": "force_generic_plan"} if searches else None,
     )
     assert pool is not None
     return pool

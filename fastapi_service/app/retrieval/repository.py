@@ -3,12 +3,14 @@
 A search is one statement (`ranked_chunks`): dense and BM25 candidates, their fusion, and the
 content of the top_k winners only, so a search costs one round trip and the text of chunks that
 lose never leaves the database. Large chatbots first run the HNSW query (`dense_approximate`) on
-the same connection and pass its ids in.
+the same connection and pass its ids in, both in `large_chatbot_search` (planned for the chatbot).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import cache
 from typing import Any
 from uuid import UUID
@@ -183,23 +185,32 @@ async def chunk_count(conn: Connection, chatbot_id: UUID) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM bm25_docs WHERE chatbot_id = $1", chatbot_id))
 
 
-async def dense_approximate(
-    conn: Connection, chatbot_id: UUID, vector: np.ndarray, limit: int, ef_search: int, iterative: bool
-) -> list[tuple[int, float]]:
-    """HNSW search; with pgvector >= 0.8 the scan continues until `limit` rows pass the filter."""
+DENSE_APPROXIMATE_SQL = """
+SELECT id, embedding <=> $2 AS distance FROM chunks
+WHERE chatbot_id = $1 ORDER BY embedding <=> $2 LIMIT $3
+"""
+
+
+@asynccontextmanager
+async def large_chatbot_search(conn: Connection, ef_search: int, iterative: bool) -> AsyncIterator[None]:
+    """A transaction for a large chatbot's search (HNSW, then the search statement): HNSW settings,
+    and statements planned for the chatbot (custom plans, also on the search pool's connections):
+    its own large share of the tables is what makes HNSW, and the scans that suit it, the plan;
+    planning is small next to such a search. With pgvector >= 0.8 the HNSW scan continues until
+    its `limit` rows pass the chatbot filter."""
+    settings = [f"SET LOCAL hnsw.ef_search = {int(ef_search)}", "SET LOCAL plan_cache_mode = force_custom_plan"]
+    if iterative:
+        settings.append("SET LOCAL hnsw.iterative_scan = relaxed_order")
     async with conn.transaction():
-        await conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
-        if iterative:
-            await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        rows = await conn.fetch(
-            """
-            SELECT id, embedding <=> $2 AS distance FROM chunks
-            WHERE chatbot_id = $1 ORDER BY embedding <=> $2 LIMIT $3
-            """,
-            chatbot_id,
-            vector,
-            limit,
-        )
+        await conn.execute("; ".join(settings))  # one round trip
+        yield
+
+
+async def dense_approximate(
+    conn: Connection, chatbot_id: UUID, vector: np.ndarray, limit: int
+) -> list[tuple[int, float]]:
+    """HNSW search, inside `large_chatbot_search`."""
+    rows = await conn.fetch(DENSE_APPROXIMATE_SQL, chatbot_id, vector, limit)
     hits = [(r["id"], 1.0 - float(r["distance"])) for r in rows]
     hits.sort(key=lambda hit: -hit[1])  # relaxed_order may return rows slightly out of order
     return hits

@@ -5,11 +5,13 @@ short); larger chatbots use HNSW, with pgvector >= 0.8's iterative scan when ava
 back to the exact scan whenever the index returns fewer rows than exist — so a tenant filter never
 yields short results. Fusion is a convex combination of max-normalised BM25 and min-max-normalised
 cosine (Bruch et al., 2022), or reciprocal rank fusion; it runs in the search statement itself
-(see repository.py), so one search is one pool acquire and, for most chatbots, one round trip.
+(see repository.py), so one search is one pool acquire and, for most chatbots, one round trip,
+on the search pool's connections: generic plans (app/db/pool.py), except for large chatbots.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -105,9 +107,7 @@ class Retriever:
         """HNSW candidates, or None when the index ran out before the filter was satisfied (no
         iterative scan, or a very small share of a large table): then the search is exact rather
         than short."""
-        iterative = await self._iterative_scan(conn)
-        ef = max(self.settings.hnsw_ef_search, limit)
-        hits = await repository.dense_approximate(conn, chatbot_id, vector, limit, ef, iterative)
+        hits = await repository.dense_approximate(conn, chatbot_id, vector, limit)
         if len(hits) < min(limit, n):
             return None
         return [chunk_id for chunk_id, _ in hits]
@@ -119,25 +119,28 @@ class Retriever:
             scoring, depth = self.settings.retrieval_fusion, max(top_k, self.settings.retrieval_candidates)
         else:
             scoring, depth = mode.value, top_k
+        ranked = functools.partial(
+            repository.ranked_chunks,
+            scoring=scoring,
+            query=query,
+            vector=vector,
+            top_k=top_k,
+            depth=depth,
+            k1=self.settings.bm25_k1,
+            b=self.settings.bm25_b,
+            dense_weight=self.settings.retrieval_dense_weight,
+        )
         async with self.pool.acquire() as conn:
-            dense_ids = None
-            if mode != Mode.KEYWORD:
-                n = await self._count(conn, chatbot_id)
-                if n > self.settings.retrieval_exact_max_chunks:
-                    dense_ids = await self._approximate_ids(conn, chatbot_id, vector, depth, n)
-            rows = await repository.ranked_chunks(
-                conn,
-                chatbot_id,
-                scoring=scoring,
-                query=query,
-                vector=vector,
-                top_k=top_k,
-                depth=depth,
-                k1=self.settings.bm25_k1,
-                b=self.settings.bm25_b,
-                dense_weight=self.settings.retrieval_dense_weight,
-                dense_ids=dense_ids,
-            )
+            n = await self._count(conn, chatbot_id)
+            if n > self.settings.retrieval_exact_max_chunks:  # planned for the chatbot
+                ef = max(self.settings.hnsw_ef_search, depth)
+                async with repository.large_chatbot_search(conn, ef, await self._iterative_scan(conn)):
+                    dense_ids = None
+                    if mode != Mode.KEYWORD:
+                        dense_ids = await self._approximate_ids(conn, chatbot_id, vector, depth, n)
+                    rows = await ranked(conn, chatbot_id, dense_ids=dense_ids)
+            else:  # the search pool's generic plans (app/db/pool.py)
+                rows = await ranked(conn, chatbot_id)
         hits = [self._hit(row) for row in rows]
         RETRIEVAL_SECONDS.observe(time.perf_counter() - started)
         return hits
