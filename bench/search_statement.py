@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -59,6 +60,9 @@ def chunks(corpus: list[dict], bot: uuid.UUID) -> list[tuple]:
     return records
 
 
+WARM_UP, PASSES = 5, 3  # queries before timing; timed passes over the queries
+
+
 async def time_scoring(conn, bot: uuid.UUID, scoring: str, queries: list[str], vector: np.ndarray) -> float:
     sql, names = repository.ranked_sql(scoring, False)
 
@@ -67,10 +71,10 @@ async def time_scoring(conn, bot: uuid.UUID, scoring: str, queries: list[str], v
         values |= {"keyword_limit": 50, "k1": 0.9, "b": 0.4, "dense_weight": 0.5}
         return [values[name] for name in names]
 
-    for query in queries[:5]:
+    for query in queries[:WARM_UP]:
         await conn.fetch(sql, *args(query))
     best = float("inf")
-    for _ in range(3):  # the fastest of three passes: drift on a shared machine only slows a pass
+    for _ in range(PASSES):  # the fastest pass: drift on a shared machine only slows a pass
         started = time.perf_counter()
         for query in queries:
             await conn.fetch(sql, *args(query))
@@ -92,7 +96,7 @@ async def plan_cache_modes(dsn: str, bots: dict[str, uuid.UUID], queries: list[s
             backend = psutil.Process(await conn.fetchval("SELECT pg_backend_pid()"))
             before = sum(backend.cpu_times()[:2])
             ms = await time_scoring(conn, bot, "convex", queries, vector)
-            cpu_ms = (sum(backend.cpu_times()[:2]) - before) * 1000 / (5 + 3 * len(queries))
+            cpu_ms = (sum(backend.cpu_times()[:2]) - before) * 1000 / (WARM_UP + PASSES * len(queries))
             generic, custom = await conn.fetchrow(
                 "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1", sql
             )
@@ -104,17 +108,12 @@ async def plan_cache_modes(dsn: str, bots: dict[str, uuid.UUID], queries: list[s
 
 
 # The document-frequency CTE before 68f5fbe: grouped by the postings' terms (thousands of rows
-# estimated), not the query's (a few).
+# estimated), not the query's (a few). It replaces the engine's own `df` CTE.
 DF_BEFORE = """df AS (
     SELECT p.term, count(*)::float8 AS df
     FROM bm25_postings p JOIN q ON p.term = q.term
     WHERE p.chatbot_id = :chatbot
     GROUP BY p.term
-),"""
-DF_NOW = """df AS (
-    SELECT q.term, count(*)::float8 AS df
-    FROM q JOIN bm25_postings p ON p.term = q.term AND p.chatbot_id = :chatbot
-    GROUP BY q.term
 ),"""
 
 
@@ -123,15 +122,18 @@ async def df_grouping(dsn: str, bot: uuid.UUID, queries: list[str], vector: np.n
     query's terms (now) and by the postings' terms (before), under custom and generic plans."""
     import asyncpg
 
-    assert DF_NOW in repository.KEYWORD_CTES, "the engine's df CTE changed: update DF_NOW"
+    engine_ctes = repository.KEYWORD_CTES
+    df_now = re.search(r"^df AS \(.*?^\),", engine_ctes, re.DOTALL | re.MULTILINE)
+    assert df_now is not None, "the engine's keyword CTEs have no df CTE"
     conn = await asyncpg.connect(dsn)
     await init_connection(conn)
     ids = [r["id"] for r in await conn.fetch("SELECT id FROM chunks WHERE chatbot_id = $1 LIMIT 50", bot)]
     await conn.close()
+    values = {"chatbot": bot, "vector": vector, "top_k": 10, "dense_limit": 50, "keyword_limit": 50}
+    values |= {"k1": 0.9, "b": 0.4, "dense_weight": 0.5, "dense_ids": ids}
     for scoring, given in (("keyword", False), ("convex", True)):
         now, names = repository.ranked_sql(scoring, given)
-        engine_ctes = repository.KEYWORD_CTES
-        repository.KEYWORD_CTES = engine_ctes.replace(DF_NOW, DF_BEFORE)  # the statement as built before
+        repository.KEYWORD_CTES = engine_ctes.replace(df_now[0], DF_BEFORE)  # the statement as built before
         try:
             before, before_names = repository.ranked_sql.__wrapped__(scoring, given)
         finally:
@@ -143,8 +145,6 @@ async def df_grouping(dsn: str, bot: uuid.UUID, queries: list[str], vector: np.n
             for label, sql in sqls.items():
                 conn = await asyncpg.connect(dsn, server_settings={"plan_cache_mode": mode})
                 await init_connection(conn)
-                values = {"chatbot": bot, "vector": vector, "top_k": 10, "dense_limit": 50, "keyword_limit": 50}
-                values |= {"k1": 0.9, "b": 0.4, "dense_weight": 0.5, "dense_ids": ids}
                 started = time.perf_counter()
                 for query in queries:
                     await conn.fetch(sql, *[query if name == "query" else values[name] for name in names])

@@ -2,9 +2,10 @@
 
 Local mode (no DATABASE_URL) starts the embedded server; then migrations are applied and the pool
 is opened, in an API process (`searches`) the search pool too (app/db/pool.py). Every step is
-retried with backoff until it works (the database may start after the engine, e.g. in Compose), and `startup_error` says why it does not yet, for /readyz. `close()`
-closes the pools (terminating connections still busy after `POOL_CLOSE_SECONDS`) and stops the
-embedded server this process started.
+retried with backoff until it works (the database may start after the engine, e.g. in Compose),
+and `startup_error` says why it does not yet, for /readyz. `close()` closes the pools (terminating
+connections still busy after `POOL_CLOSE_SECONDS`) and stops the embedded server this process
+started.
 """
 
 from __future__ import annotations
