@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/query_latency.py [--chunks 100000] [--chatbots 200] [--clients 32]
         [--requests 4000] [--distinct-queries 400] [--port 8031] [--api-workers 1] [--open-loop]
+        [--vector-cache-mb 256 | 0,256,...]
     .venv/bin/python bench/query_latency.py --scifact [../shared/data/scifact] --open-loop  # one chatbot
 
 Starts its own PostgreSQL + pgvector (pgserver) and `python -m app` on 127.0.0.1, creates the
@@ -22,7 +23,8 @@ capacity), then with --open-loop at 50 % and 80 % of that capacity with Poisson 
 request's latency runs from its scheduled arrival (a late server cannot hide queueing: no
 coordinated omission). Every phase reports p50/p99 and the CPU per search of the engine
 process(es) and of PostgreSQL (all its processes), from /proc via psutil. Last, recall@10 of the
-engine's dense search against exact SQL search. Loopback only.
+engine's dense search against exact SQL search. With several --vector-cache-mb values the engine
+is started once per value, on the same data, and every phase is run again. Loopback only.
 """
 
 from __future__ import annotations
@@ -350,61 +352,81 @@ async def run(args: argparse.Namespace) -> None:
     log = open(Path(state.name) / "engine.log", "ab")
     # --api-workers N: N engine processes (replicas behind a client-side balancer), ports port+i.
     ports = [args.port + i for i in range(args.api_workers)]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "app"],
-            cwd=REPO / "fastapi_service",
-            env={**env, "PORT": str(port)},
-            stdout=log,
-            stderr=log,
-        )
-        for port in ports
-    ]
     urls = [f"http://127.0.0.1:{port}" for port in ports]
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        for each in urls:
-            async with httpx.AsyncClient(base_url=each, timeout=60) as client:
-                await wait_ready(client)
-        if args.scifact:
-            keys = await create_chatbots(urls[0], args.secret, 1)
-            print(f"loading SciFact from {args.scifact}", flush=True)
-            queries = await load_scifact_chunks(dsn, next(iter(keys)), Path(args.scifact))
-        else:
-            keys = await create_chatbots(urls[0], args.secret, args.chatbots)
-            print(f"loading {args.chunks} chunks over {args.chatbots} chatbots", flush=True)
-            queries = await load_chunks(dsn, list(keys), args.chunks, seed=11)
-        rng = random.Random(5)
-        pool = rng.sample(queries, min(args.distinct_queries, len(queries)))
-        meter = CpuMeter([p.pid for p in procs], server.get_pid())
-        # Warm-up pass: every distinct query once, at full concurrency (model, caches, and the
-        # database pool grown to what the clients use: opening connections is not steady state).
-        await closed_loop(urls, keys, pool, args.clients, len(pool))
-        meter.take()
-        repeated = rng.choices(pool, k=args.requests)
-        fresh = unseen(queries, args.unseen_requests, "c", rng)
-        result = await closed_loop(urls, keys, repeated, args.clients, args.requests)
-        capacity = {"repeated": report(f"repeated questions, {args.clients} clients", *result, meter.take())}
-        result = await closed_loop(urls, keys, fresh, args.clients, len(fresh))
-        capacity["unseen"] = report(f"unseen questions, {args.clients} clients", *result, meter.take())
-        if args.open_loop:
-            for kind in ("repeated", "unseen"):
-                for share in (0.5, 0.8):
-                    rate = capacity[kind] * share
-                    count = min(args.requests if kind == "repeated" else args.unseen_requests, int(rate * 60))
-                    asked = (
-                        rng.choices(pool, k=count) if kind == "repeated" else unseen(queries, count, f"o{share}", rng)
-                    )
-                    result = await open_loop(urls, keys, asked, rate, count, args.connections, seed=int(share * 10))
-                    report(f"open loop, {kind}, {share:.0%} of capacity ({rate:.0f}/s)", *result, meter.take())
-        r = await recall(urls[0], dsn, keys, pool, 200)
-        print(f"recall@10 of dense /v1/search vs exact SQL: {r:.4f}")
+        keys: dict[uuid.UUID, str] = {}
+        queries: list[tuple[uuid.UUID, str]] = []
+        for cache_mb in args.vector_cache_mb:  # one engine start per value, on the same data
+            procs = [
+                subprocess.Popen(
+                    [sys.executable, "-m", "app"],
+                    cwd=REPO / "fastapi_service",
+                    env={**env, "PORT": str(port), "RETRIEVAL_VECTOR_CACHE_MB": str(cache_mb)},
+                    stdout=log,
+                    stderr=log,
+                )
+                for port in ports
+            ]
+            for each in urls:
+                async with httpx.AsyncClient(base_url=each, timeout=60) as client:
+                    await wait_ready(client)
+            if not keys and args.scifact:
+                keys = await create_chatbots(urls[0], args.secret, 1)
+                print(f"loading SciFact from {args.scifact}", flush=True)
+                queries = await load_scifact_chunks(dsn, next(iter(keys)), Path(args.scifact))
+            elif not keys:
+                keys = await create_chatbots(urls[0], args.secret, args.chatbots)
+                print(f"loading {args.chunks} chunks over {args.chatbots} chatbots", flush=True)
+                queries = await load_chunks(dsn, list(keys), args.chunks, seed=11)
+            print(f"== RETRIEVAL_VECTOR_CACHE_MB={cache_mb}", flush=True)
+            await phases(args, urls, dsn, keys, queries, CpuMeter([p.pid for p in procs], server.get_pid()))
+            stop(procs)
+            procs = []
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(60)
+        stop(procs)
         server.cleanup()
         state.cleanup()
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.wait(60)
+
+
+async def phases(
+    args: argparse.Namespace,
+    urls: list[str],
+    dsn: str,
+    keys: dict[uuid.UUID, str],
+    queries: list[tuple[uuid.UUID, str]],
+    meter: CpuMeter,
+) -> None:
+    """Warm-up, closed loop, open loop, recall: the same questions for every engine start."""
+    rng = random.Random(5)
+    pool = rng.sample(queries, min(args.distinct_queries, len(queries)))
+    # Warm-up pass: every distinct query once, at full concurrency (model, caches, and the
+    # database pool grown to what the clients use: opening connections is not steady state).
+    await closed_loop(urls, keys, pool, args.clients, len(pool))
+    meter.take()
+    repeated = rng.choices(pool, k=args.requests)
+    fresh = unseen(queries, args.unseen_requests, "c", rng)
+    result = await closed_loop(urls, keys, repeated, args.clients, args.requests)
+    capacity = {"repeated": report(f"repeated questions, {args.clients} clients", *result, meter.take())}
+    result = await closed_loop(urls, keys, fresh, args.clients, len(fresh))
+    capacity["unseen"] = report(f"unseen questions, {args.clients} clients", *result, meter.take())
+    if args.open_loop:
+        for kind in ("repeated", "unseen"):
+            for share in (0.5, 0.8):
+                rate = capacity[kind] * share
+                count = min(args.requests if kind == "repeated" else args.unseen_requests, int(rate * 60))
+                asked = rng.choices(pool, k=count) if kind == "repeated" else unseen(queries, count, f"o{share}", rng)
+                result = await open_loop(urls, keys, asked, rate, count, args.connections, seed=int(share * 10))
+                report(f"open loop, {kind}, {share:.0%} of capacity ({rate:.0f}/s)", *result, meter.take())
+    r = await recall(urls[0], dsn, keys, pool, 200)
+    print(f"recall@10 of dense /v1/search vs exact SQL: {r:.4f}")
 
 
 def main() -> None:
@@ -428,6 +450,12 @@ def main() -> None:
     parser.add_argument("--api-workers", type=int, default=1, help="engine processes, on ports --port, --port + 1, ...")
     parser.add_argument(
         "--exact-max-chunks", type=int, default=10_000, help="engine's RETRIEVAL_EXACT_MAX_CHUNKS (0 = always HNSW)"
+    )
+    parser.add_argument(
+        "--vector-cache-mb",
+        type=lambda text: [int(part) for part in text.split(",")],
+        default=[256],
+        help="engine's RETRIEVAL_VECTOR_CACHE_MB; several (0,256,0,256): one engine start each, same data",
     )
     asyncio.run(run(parser.parse_args()))
 

@@ -64,7 +64,7 @@ WARM_UP, PASSES = 5, 3  # queries before timing; timed passes over the queries
 
 
 async def time_scoring(conn, bot: uuid.UUID, scoring: str, queries: list[str], vector: np.ndarray) -> float:
-    sql, names = repository.ranked_sql(scoring, False)
+    sql, names = repository.ranked_sql(scoring, "exact")
 
     def args(query: str) -> list:
         values = {"chatbot": bot, "query": query, "vector": vector, "top_k": 10, "dense_limit": 50}
@@ -88,7 +88,7 @@ async def plan_cache_modes(dsn: str, bots: dict[str, uuid.UUID], queries: list[s
     import asyncpg
     import psutil
 
-    sql, _ = repository.ranked_sql("convex", False)
+    sql, _ = repository.ranked_sql("convex", "exact")
     for mode in ("auto", "force_custom_plan", "force_generic_plan"):
         for name, bot in bots.items():
             conn = await asyncpg.connect(dsn, server_settings={"plan_cache_mode": mode})
@@ -131,7 +131,7 @@ async def df_grouping(dsn: str, bot: uuid.UUID, queries: list[str], vector: np.n
     await conn.close()
     values = {"chatbot": bot, "vector": vector, "top_k": 10, "dense_limit": 50, "keyword_limit": 50}
     values |= {"k1": 0.9, "b": 0.4, "dense_weight": 0.5, "dense_ids": ids}
-    for scoring, given in (("keyword", False), ("convex", True)):
+    for scoring, given in (("keyword", "exact"), ("convex", "given")):
         now, names = repository.ranked_sql(scoring, given)
         repository.KEYWORD_CTES = engine_ctes.replace(df_now[0], DF_BEFORE)  # the statement as built before
         try:

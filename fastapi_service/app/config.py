@@ -138,6 +138,10 @@ class Settings(BaseSettings):
 
     # Retrieval and answers (docs/answering.md)
     retrieval_exact_max_chunks: int = Field(10_000, ge=0)  # larger chatbots use the HNSW index
+    # API processes hold the vectors of chatbots from this many chunks (up to the exact limit) for
+    # the exact scan, up to this many MiB each (app/retrieval/vectors.py); 0 MiB: none
+    retrieval_vector_cache_min_chunks: int = Field(2000, ge=0)
+    retrieval_vector_cache_mb: int = Field(256, ge=0)
     retrieval_candidates: int = Field(50, ge=1, le=1000)  # per retriever, before fusion
     retrieval_fusion: str = Field("convex", pattern="^(convex|rrf)$")
     retrieval_dense_weight: float = Field(0.5, ge=0, le=1)  # convex fusion: weight of the cosine

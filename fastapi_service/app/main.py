@@ -169,6 +169,7 @@ async def stop(engine: Engine, owns_embedder: bool) -> None:
         await step("webhook receipt sweep", services.receipt_sweeper.stop())
         await step("key usage flush", services.key_resolver.stop())
         await step("model client", services.answerer.close())
+        await step("vector copies", services.retriever.close())
     if owns_embedder:
         engine.embedder.close()
     await step("database", engine.database.close())

@@ -67,7 +67,7 @@ async def test_keyword_search_reads_postings_from_the_index_alone(client, db, em
     bot = await create_bot(client)
     await insert_chunks(db, embedder, bot.id, CORPUS * 40)
     await db.execute("VACUUM ANALYZE bm25_postings")
-    sql, names = repository.ranked_sql("keyword", False)
+    sql, names = repository.ranked_sql("keyword", "exact")
     query = "quick brown fox"
     values = {"chatbot": bot.id, "query": query, "vector": embedder.encode([query])[0], "top_k": 10}
     values |= {"keyword_limit": 10, "k1": 0.9, "b": 0.4}
@@ -98,7 +98,7 @@ async def test_a_large_chatbots_keyword_search_reads_only_the_query_terms_postin
     await db.execute("VACUUM ANALYZE")
     query = " ".join(vocabulary[:6])
     for scoring in ("keyword", "convex", "rrf"):
-        sql, names = repository.ranked_sql(scoring, False)
+        sql, names = repository.ranked_sql(scoring, "exact")
         values = {"chatbot": bot.id, "query": query, "vector": vector, "top_k": 10, "dense_limit": 10}
         values |= {"keyword_limit": 10, "k1": 0.9, "b": 0.4, "dense_weight": 0.5}
         plan = "\n".join(r[0] for r in await db.fetch("EXPLAIN " + sql, *(values[n] for n in names)))
@@ -136,7 +136,11 @@ async def test_searches_run_generic_plans_that_reach_a_small_chatbot_through_the
         columns=["id", "chatbot_id", "version", "kind", "name", "state", "indexed_version"],
     )
     await db.execute("VACUUM ANALYZE")
-    statements = {scoring: repository.ranked_sql(scoring, False) for scoring in ("dense", "keyword", "convex", "rrf")}
+    statements = {
+        (scoring, source): repository.ranked_sql(scoring, source)
+        for scoring in ("dense", "keyword", "convex", "rrf")
+        for source in ("exact", "cached")  # the API's copy of the vectors (app/retrieval/vectors.py)
+    }
     plans = {}
     # EXPLAIN (GENERIC_PLAN) of the statement text itself: bound values (the extended protocol)
     # would make PostgreSQL plan for them, which is not the plan searches run.
@@ -149,7 +153,8 @@ async def test_searches_run_generic_plans_that_reach_a_small_chatbot_through_the
     for name, plan in plans.items():
         assert "chatbot_id = $" in plan, plan  # generic: the chatbot is a parameter, not one chatbot
         scans = [line.strip() for line in plan.splitlines() if "Seq Scan on" in line]
-        assert all(" on chatbots " in line for line in scans), (name, plan)  # two rows: read whole
+        # two rows each: read whole
+        assert all(" on chatbots " in line or " on chunk_set_versions " in line for line in scans), (name, plan)
 
 
 async def test_large_chatbots_searches_are_planned_for_them_and_small_ones_share_the_generic_plan(
@@ -181,14 +186,14 @@ async def test_large_chatbots_searches_are_planned_for_them_and_small_ones_share
         }
     fusion = settings.retrieval_fusion
     # small: the exact statements, generic plans only
-    assert plans[repository.ranked_sql(fusion, False)[0]] == (2, 0)
-    assert plans[repository.ranked_sql("dense", False)[0]] == (2, 0)
+    assert plans[repository.ranked_sql(fusion, "exact")[0]] == (2, 0)
+    assert plans[repository.ranked_sql("dense", "exact")[0]] == (2, 0)
     # keyword: the same statement for both, generic for the small chatbot, custom for the large one
-    assert plans[repository.ranked_sql("keyword", False)[0]] == (2, 2)
+    assert plans[repository.ranked_sql("keyword", "exact")[0]] == (2, 2)
     # large: HNSW, then the statement given its ids, custom plans only
     assert plans[repository.DENSE_APPROXIMATE_SQL] == (0, 4)
-    assert plans[repository.ranked_sql(fusion, True)[0]] == (0, 2)
-    assert plans[repository.ranked_sql("dense", True)[0]] == (0, 2)
+    assert plans[repository.ranked_sql(fusion, "given")[0]] == (0, 2)
+    assert plans[repository.ranked_sql("dense", "given")[0]] == (0, 2)
 
 
 async def test_index_follows_deletes_and_updates(client, db, embedder):

@@ -4,6 +4,8 @@ A search is one statement (`ranked_chunks`): dense and BM25 candidates, their fu
 content of the top_k winners only, so a search costs one round trip and the text of chunks that
 lose never leaves the database. Large chatbots first run the HNSW query (`dense_approximate`) on
 the same connection and pass its ids in, both in `large_chatbot_search` (planned for the chatbot).
+Chatbots whose vectors the API process holds (app/retrieval/vectors.py) pass in the candidates
+found there, with the version of the chunk set they were read at (`chunk_vectors`).
 """
 
 from __future__ import annotations
@@ -75,6 +77,32 @@ dense AS (
     WHERE chatbot_id = :chatbot AND id = ANY(:dense_ids::bigint[])
 )"""
 
+# Candidates from the API's copy of the chatbot's vectors (app/retrieval/vectors.py), made at
+# version :cache_version of its chunk set: PostgreSQL recomputes their distances and keeps the
+# best :dense_limit by the exact scan's order, so the result is the exact scan's. If the chunk set
+# has changed since (migration 0313), the copy is ignored and the exact scan runs instead: each
+# branch sits under a one-time filter on `fresh`, and only one is executed.
+DENSE_CACHED_CTE = """
+fresh AS (
+    SELECT coalesce((SELECT version FROM chunk_set_versions WHERE chatbot_id = :chatbot), 0)
+           = :cache_version::bigint AS ok
+),
+dense AS (
+    (SELECT id, distance FROM (
+        SELECT id, embedding <=> :vector AS distance FROM chunks
+        WHERE chatbot_id = :chatbot AND id = ANY(:dense_ids::bigint[]) OFFSET 0
+    ) AS given
+    WHERE (SELECT ok FROM fresh)
+    ORDER BY distance, id LIMIT :dense_limit)
+    UNION ALL
+    (SELECT id, distance FROM (
+        SELECT id, embedding <=> :vector AS distance FROM chunks WHERE chatbot_id = :chatbot OFFSET 0
+    ) AS scanned
+    WHERE NOT (SELECT ok FROM fresh)
+    ORDER BY distance + 0, id LIMIT :dense_limit)
+)"""
+DENSE_CTES = {"exact": DENSE_EXACT_CTE, "given": DENSE_GIVEN_CTE, "cached": DENSE_CACHED_CTE}
+
 # Every candidate with its cosine and BM25 score (NULL if it is not a keyword candidate).
 DENSE_CANDIDATES = "SELECT id, 1 - distance AS cosine, NULL::float8 AS keyword FROM dense"
 KEYWORD_CANDIDATES = """
@@ -115,7 +143,7 @@ top AS (
     ORDER BY score DESC, id
     LIMIT :top_k
 )
-SELECT t.id, t.cosine, coalesce(t.keyword, 0) AS keyword, t.score,
+SELECT t.id, t.cosine, coalesce(t.keyword, 0) AS keyword, t.score,{columns}
        c.source_id, c.ordinal, c.content, c.metadata,
        s.name AS source_name, s.kind AS source_kind, s.spec ->> 'url' AS source_url
 FROM top t
@@ -138,14 +166,17 @@ def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
 
 
 @cache
-def ranked_sql(scoring: str, dense_ids_given: bool) -> tuple[str, tuple[str, ...]]:
-    """The search statement for one scoring ("dense", "keyword", "convex", "rrf")."""
+def ranked_sql(scoring: str, dense_source: str) -> tuple[str, tuple[str, ...]]:
+    """The search statement for one scoring ("dense", "keyword", "convex", "rrf") and one source of
+    dense candidates (DENSE_CTES: "exact", "given" by HNSW, "cached" by the API's copy, whose
+    statement also returns `cache_fresh`)."""
     dense = scoring != "keyword"
     keyword = scoring != "dense"
-    ctes = [DENSE_GIVEN_CTE if dense_ids_given else DENSE_EXACT_CTE] if dense else []
+    ctes = [DENSE_CTES[dense_source]] if dense else []
     ctes += [KEYWORD_CTES] if keyword else []
     candidates = HYBRID_CANDIDATES if dense and keyword else DENSE_CANDIDATES if dense else KEYWORD_CANDIDATES
-    sql = RANKED_SQL.format(ctes=",".join(ctes), candidates=candidates, score=SCORES[scoring])
+    columns = "\n       (SELECT ok FROM fresh) AS cache_fresh," if dense and dense_source == "cached" else ""
+    sql = RANKED_SQL.format(ctes=",".join(ctes), candidates=candidates, score=SCORES[scoring], columns=columns)
     return _numbered(sql)
 
 
@@ -162,10 +193,14 @@ async def ranked_chunks(
     b: float,
     dense_weight: float,
     dense_ids: list[int] | None = None,
+    cache_version: int | None = None,
 ) -> list[asyncpg.Record]:
     """The top_k chunks by `scoring`, best first: id, cosine, keyword (BM25, 0 if none), score,
-    content, metadata and source. Dense candidates are `dense_ids` if given, else an exact scan."""
-    sql, names = ranked_sql(scoring, dense_ids is not None)
+    content, metadata and source. Dense candidates are `dense_ids` if given (HNSW's, or with
+    `cache_version` the API copy's, checked: then each row also says `cache_fresh`), else an exact
+    scan."""
+    dense_source = "exact" if dense_ids is None else "given" if cache_version is None else "cached"
+    sql, names = ranked_sql(scoring, dense_source)
     values: dict[str, Any] = {
         "chatbot": chatbot_id,
         "query": query,
@@ -177,12 +212,26 @@ async def ranked_chunks(
         "b": b,
         "dense_weight": dense_weight,
         "dense_ids": dense_ids,
+        "cache_version": cache_version,
     }
     return await conn.fetch(sql, *(values[name] for name in names))
 
 
 async def chunk_count(conn: Connection, chatbot_id: UUID) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM bm25_docs WHERE chatbot_id = $1", chatbot_id))
+
+
+async def chunk_vectors(conn: Connection, chatbot_id: UUID, dimensions: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """The version of the chatbot's chunk set (migration 0313) and its chunks' ids and vectors
+    [n, dimensions], read in one snapshot."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        version = await conn.fetchval(
+            "SELECT coalesce((SELECT version FROM chunk_set_versions WHERE chatbot_id = $1), 0)", chatbot_id
+        )
+        rows = await conn.fetch("SELECT id, embedding FROM chunks WHERE chatbot_id = $1", chatbot_id)
+    ids = np.fromiter((r["id"] for r in rows), dtype=np.int64, count=len(rows))
+    vectors = np.stack([r["embedding"].to_numpy() for r in rows]) if rows else np.empty((0, dimensions), np.float32)
+    return int(version), ids, vectors
 
 
 DENSE_APPROXIMATE_SQL = """

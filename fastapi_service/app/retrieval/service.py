@@ -1,7 +1,8 @@
 """Hybrid retrieval for one chatbot: BM25 and dense candidates, fused, hydrated.
 
 Dense search is exact for chatbots up to `retrieval_exact_max_chunks` chunks (cheap, and never
-short); larger chatbots use HNSW, with pgvector >= 0.8's iterative scan when available, and fall
+short; from `retrieval_vector_cache_min_chunks` its candidates come from the process's copy of the
+chatbot's vectors, checked by PostgreSQL: app/retrieval/vectors.py); larger chatbots use HNSW, with pgvector >= 0.8's iterative scan when available, and fall
 back to the exact scan whenever the index returns fewer rows than exist — so a tenant filter never
 yields short results. Fusion is a convex combination of max-normalised BM25 and min-max-normalised
 cosine (Bruch et al., 2022), or reciprocal rank fusion; it runs in the search statement itself
@@ -27,6 +28,7 @@ from app.db.pool import Connection
 from app.embedding.service import EmbeddingService
 from app.observability.metrics import RETRIEVAL_SECONDS
 from app.retrieval import repository
+from app.retrieval.vectors import VectorCache
 
 COUNT_CACHE_SECONDS = 10.0
 QUERY_CACHE_SIZE = 2048
@@ -62,6 +64,15 @@ class Retriever:
         self._iterative: bool | None = None
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._uncased: bool | None = None  # whether the model ignores case (asked of its tokenizer once)
+        self.vectors = VectorCache(
+            pool,
+            settings.retrieval_vector_cache_mb * 2**20,
+            settings.retrieval_vector_cache_min_chunks,
+            settings.embedding_dim,
+        )
+
+    async def close(self) -> None:
+        await self.vectors.close()
 
     def _cache_key(self, query: str) -> str:
         """The question as the model sees it: runs of whitespace are one space to its tokenizer,
@@ -140,7 +151,14 @@ class Retriever:
                         dense_ids = await self._approximate_ids(conn, chatbot_id, vector, depth, n)
                     rows = await ranked(conn, chatbot_id, dense_ids=dense_ids)
             else:  # the search pool's generic plans (app/db/pool.py)
-                rows = await ranked(conn, chatbot_id)
+                matrix = self.vectors.matrix(chatbot_id, n) if mode != Mode.KEYWORD else None
+                if matrix is None:
+                    rows = await ranked(conn, chatbot_id)
+                else:  # candidates from this process's copy of the vectors, checked in the statement
+                    ids = matrix.candidates(vector, depth)
+                    rows = await ranked(conn, chatbot_id, dense_ids=ids, cache_version=matrix.version)
+                    if not rows or not rows[0]["cache_fresh"]:
+                        self.vectors.stale(chatbot_id, matrix.version)
         hits = [self._hit(row) for row in rows]
         RETRIEVAL_SECONDS.observe(time.perf_counter() - started)
         return hits

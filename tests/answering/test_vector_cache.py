@@ -1,0 +1,186 @@
+"""The API's copies of chatbots' vectors (app/retrieval/vectors.py): results equal the exact scan's,
+a change to the chunks is seen by the very next search, and the memory budget holds."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pytest
+
+from app.retrieval import repository, vectors
+from tests.answering.helpers import answering_settings as make_settings
+from tests.answering.helpers import create_bot, insert_chunks
+
+LIMITS = {"key_per_minute": 10_000, "ip_per_minute": 10_000}
+
+
+@pytest.fixture(autouse=True)
+def reload_at_once(monkeypatch):
+    monkeypatch.setattr(vectors, "RELOAD_SECONDS", 0.0)
+
+
+async def copy_chunks(db, chatbot_id, vectors_, texts=None):
+    source = uuid.uuid4()
+    texts = texts or [f"passage {i} on subject {i % 37}" for i in range(len(vectors_))]
+    records = [(chatbot_id, source, 1, i, texts[i], vectors_[i]) for i in range(len(vectors_))]
+    columns = ["chatbot_id", "source_id", "source_version", "ordinal", "content", "embedding"]
+    await db.copy_records_to_table("chunks", records=records, columns=columns)
+
+
+def unit(rows):
+    rows = np.asarray(rows, dtype=np.float32)
+    return rows / np.linalg.norm(rows, axis=-1, keepdims=True)
+
+
+async def exact_ids(db, chatbot_id, vector, limit):
+    rows = await db.fetch(
+        "SELECT id FROM chunks WHERE chatbot_id = $1 ORDER BY (embedding <=> $2) + 0, id LIMIT $3",
+        chatbot_id,
+        vector,
+        limit,
+    )
+    return [r["id"] for r in rows]
+
+
+async def search(client, bot, query, mode="dense", top_k=10):
+    r = await client.post("/v1/search", json={"query": query, "mode": mode, "top_k": top_k}, headers=bot.sk_headers())
+    assert r.status_code == 200, r.text
+    return [hit["chunk_id"] for hit in r.json()["results"]]
+
+
+async def cached_statement_runs(client, scoring):
+    async with client.services.retriever.pool.acquire() as conn:
+        return await conn.fetchval(
+            "SELECT generic_plans + custom_plans FROM pg_prepared_statements WHERE statement = $1",
+            repository.ranked_sql(scoring, "cached")[0],
+        )
+
+
+async def test_searches_through_the_copy_return_the_exact_scans_results_near_ties_included(
+    app_factory, db_url, db, embedder
+):
+    """Around the query's 10th neighbour sit 60 chunks whose cosines differ by float32 rounding
+    only, and 20 identical ones: the copy's candidates must still give PostgreSQL's exact order."""
+    client = await app_factory(
+        make_settings(database_url=db_url, retrieval_vector_cache_min_chunks=100, db_search_pool_max=1)
+    )
+    bot = await create_bot(client, rate_limits=LIMITS)
+    rng = np.random.default_rng(11)
+    queries = ["battery life of the skates", "how do refunds work", "opening hours"]
+    query_vectors = [await client.services.retriever.embed_query(q) for q in queries]  # the engine's own
+    rows = [rng.standard_normal(384) for _ in range(2400)]
+    for q in query_vectors:  # per query: 5 clear winners, 60 near-ties, 20 identical
+        tangent = unit(rng.standard_normal(384) - q * (rng.standard_normal(384) @ q))
+        rows += [q * 0.9 + tangent * (0.1 + 0.01 * i) for i in range(5)]
+        rows += [q * 0.8 + tangent * 0.3 + rng.standard_normal(384) * 1e-7 for _ in range(60)]
+        rows += [q * 0.8 + tangent * 0.3] * 20
+    await copy_chunks(db, bot.id, unit(rows))
+    await db.execute("VACUUM ANALYZE chunks")
+
+    await search(client, bot, queries[0])  # the first search starts the load
+    await client.services.retriever.vectors.wait_loaded()
+    assert client.services.retriever.vectors.matrix(bot.id, len(rows)) is not None
+    for query, vector in zip(queries, query_vectors, strict=True):
+        for top_k in (10, 30):
+            assert await search(client, bot, query, top_k=top_k) == await exact_ids(db, bot.id, vector, top_k)
+        assert len(await search(client, bot, query, mode="hybrid")) == 10
+    assert await cached_statement_runs(client, "dense") == 6
+    assert await cached_statement_runs(client, client.services.retriever.settings.retrieval_fusion) == 3
+
+
+async def test_a_change_to_the_chunks_is_seen_by_the_next_search(app_factory, db_url, db, embedder):
+    """Inserted and deleted chunks count from the next search on, before the copy is reloaded."""
+    client = await app_factory(make_settings(database_url=db_url, retrieval_vector_cache_min_chunks=100))
+    bot = await create_bot(client, rate_limits=LIMITS)
+    await copy_chunks(db, bot.id, unit(np.random.default_rng(12).standard_normal((300, 384))))
+    query = "where is the nearest store"
+    cache = client.services.retriever.vectors
+    await search(client, bot, query)
+    await cache.wait_loaded()
+    loaded = cache.matrix(bot.id, 300)
+    assert loaded is not None
+
+    [added] = await insert_chunks(db, embedder, bot.id, [query])  # the best possible match
+    assert (await search(client, bot, query))[0] == added
+    await cache.wait_loaded()  # the stale copy was dropped and a new one loaded
+    reloaded = cache.matrix(bot.id, 301)
+    assert reloaded is not None and reloaded.version > loaded.version and added in reloaded.ids
+    assert (await search(client, bot, query))[0] == added
+
+    await db.execute("DELETE FROM chunks WHERE id = $1", added)
+    assert added not in await search(client, bot, query, mode="hybrid")
+    vector = await embedder.embed_one(query)
+    assert await search(client, bot, query) == await exact_ids(db, bot.id, vector, 10)
+
+
+async def test_the_chunk_set_version_follows_every_change_to_a_chatbots_vectors(client, db, embedder):
+    a, b = await create_bot(client), await create_bot(client)
+
+    async def versions():
+        rows = await db.fetch("SELECT chatbot_id, version FROM chunk_set_versions")
+        found = {r["chatbot_id"]: r["version"] for r in rows}
+        return found.get(a.id, 0), found.get(b.id, 0)
+
+    assert await versions() == (0, 0)
+    ids = await insert_chunks(db, embedder, a.id, ["one", "two"])  # two statements
+    assert await versions() == (2, 0)
+    await insert_chunks(db, embedder, b.id, ["three"])
+    await db.execute("UPDATE chunks SET ts_config = 'simple'")  # a language change: vectors unchanged
+    assert await versions() == (2, 1)
+    await db.execute("UPDATE chunks SET embedding = embedding WHERE id = $1", ids[0])
+    assert await versions() == (3, 1)
+    await db.execute("DELETE FROM chunks")  # both chatbots, one statement
+    assert await versions() == (4, 2)
+    await db.execute("DELETE FROM chunks")  # nothing deleted: an empty transition table, no row
+    assert await versions() == (4, 2)
+
+
+async def test_the_copy_is_ignored_in_the_statement_itself_when_it_is_stale(client, db):
+    """Fresh: PostgreSQL only reads the given candidates (the scan's branch is never executed);
+    stale: it scans, and says so."""
+    bot = await create_bot(client)
+    rng = np.random.default_rng(13)
+    await copy_chunks(db, bot.id, unit(rng.standard_normal((500, 384))))
+    version = await db.fetchval("SELECT version FROM chunk_set_versions WHERE chatbot_id = $1", bot.id)
+    vector = unit(rng.standard_normal(384))
+    sql, names = repository.ranked_sql("dense", "cached")
+    values = {"chatbot": bot.id, "query": "", "vector": vector, "top_k": 10, "dense_limit": 10}
+    values |= {"keyword_limit": 10, "k1": 0.9, "b": 0.4, "dense_weight": 0.5}
+    given = await exact_ids(db, bot.id, vector, 12)
+    for cache_version, fresh in ((version, True), (version - 1, False)):
+        args = [(values | {"dense_ids": given[2:], "cache_version": cache_version})[n] for n in names]
+        rows = await db.fetch(sql, *args)
+        assert [r["cache_fresh"] for r in rows] == [fresh] * 10
+        assert [r["id"] for r in rows] == (given[2:] if fresh else given[:10])
+        plan = "\n".join(r[0] for r in await db.fetch("EXPLAIN (ANALYZE, COSTS OFF) " + sql, *args))
+        lines = plan.splitlines()
+        gates = [i for i, line in enumerate(lines) if "One-Time Filter:" in line]
+        assert len(gates) == 2, plan
+        executed = {"NOT" in lines[i]: "never executed" not in lines[i + 1] for i in gates}
+        assert executed == {False: fresh, True: not fresh}, plan  # {given branch, scan branch}
+
+
+async def test_copies_stay_within_the_budget_least_recently_used_out(app_factory, db_url, db):
+    """Budget for one chatbot of 1,000 chunks: searching a second evicts the first; a chatbot too
+    large for the budget is never loaded, and its searches are PostgreSQL's."""
+    settings = make_settings(
+        database_url=db_url, retrieval_vector_cache_min_chunks=500, retrieval_vector_cache_mb=2
+    )  # 2 MiB: 1,000 x (384 x 4 + 8) bytes fit once, 1,400 do not
+    client = await app_factory(settings)
+    rng = np.random.default_rng(14)
+    first, second, large, small = [await create_bot(client, rate_limits=LIMITS) for _ in range(4)]
+    for bot, count in ((first, 1000), (second, 1000), (large, 1400), (small, 400)):
+        await copy_chunks(db, bot.id, unit(rng.standard_normal((count, 384))))
+    cache = client.services.retriever.vectors
+    for bot in (first, second, large, small):
+        await search(client, bot, "anything")
+        await cache.wait_loaded()
+    assert cache.matrix(second.id, 1000) is not None
+    assert cache.matrix(large.id, 1400) is None and cache.matrix(small.id, 400) is None
+    await cache.wait_loaded()  # nothing was started for them
+    assert cache.matrix(large.id, 1400) is None and cache.matrix(small.id, 400) is None
+    assert cache.matrix(first.id, 1000) is None  # evicted by the second; this starts its load again
+    await cache.wait_loaded()
+    assert cache.matrix(first.id, 1000) is not None
+    assert cache.matrix(second.id, 1000) is None
