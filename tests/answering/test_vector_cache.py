@@ -136,29 +136,49 @@ async def test_the_chunk_set_version_follows_every_change_to_a_chatbots_vectors(
     assert await versions() == (4, 2)
 
 
-async def test_the_copy_is_ignored_in_the_statement_itself_when_it_is_stale(client, db):
-    """Fresh: PostgreSQL only reads the given candidates (the scan's branch is never executed);
-    stale: it scans, and says so."""
-    bot = await create_bot(client)
+def literal(value):
+    if isinstance(value, np.ndarray):
+        return "'[" + ",".join(repr(float(x)) for x in value) + "]'::vector"
+    if isinstance(value, list):
+        return "ARRAY[" + ",".join(str(int(x)) for x in value) + "]::bigint[]"
+    if isinstance(value, str | uuid.UUID):
+        return "'" + str(value).replace("'", "''") + "'"
+    return repr(value)
+
+
+async def test_the_copy_is_checked_in_the_statement_and_its_candidates_read_by_id(client, db):
+    """Under the generic plan searches run (the search pool's, app/db/pool.py), beside another
+    chatbot: fresh, PostgreSQL reads only the given candidates, by id (the scan's branch is never
+    executed); stale, it scans the chatbot, and says so."""
+    bot, other = await create_bot(client), await create_bot(client)
     rng = np.random.default_rng(13)
-    await copy_chunks(db, bot.id, unit(rng.standard_normal((500, 384))))
+    await copy_chunks(db, bot.id, unit(rng.standard_normal((2000, 384))))
+    await copy_chunks(db, other.id, unit(rng.standard_normal((1000, 384))))
+    await db.execute("VACUUM ANALYZE")
     version = await db.fetchval("SELECT version FROM chunk_set_versions WHERE chatbot_id = $1", bot.id)
     vector = unit(rng.standard_normal(384))
     sql, names = repository.ranked_sql("dense", "cached")
     values = {"chatbot": bot.id, "query": "", "vector": vector, "top_k": 10, "dense_limit": 10}
     values |= {"keyword_limit": 10, "k1": 0.9, "b": 0.4, "dense_weight": 0.5}
     given = await exact_ids(db, bot.id, vector, 12)
-    for cache_version, fresh in ((version, True), (version - 1, False)):
-        args = [(values | {"dense_ids": given[2:], "cache_version": cache_version})[n] for n in names]
-        rows = await db.fetch(sql, *args)
-        assert [r["cache_fresh"] for r in rows] == [fresh] * 10
-        assert [r["id"] for r in rows] == (given[2:] if fresh else given[:10])
-        plan = "\n".join(r[0] for r in await db.fetch("EXPLAIN (ANALYZE, COSTS OFF) " + sql, *args))
-        lines = plan.splitlines()
-        gates = [i for i, line in enumerate(lines) if "One-Time Filter:" in line]
-        assert len(gates) == 2, plan
-        executed = {"NOT" in lines[i]: "never executed" not in lines[i + 1] for i in gates}
-        assert executed == {False: fresh, True: not fresh}, plan  # {given branch, scan branch}
+    async with client.services.retriever.pool.acquire() as conn:
+        assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+        await conn.execute("PREPARE search AS " + sql)
+        for cache_version, fresh in ((version, True), (version - 1, False)):
+            args = values | {"dense_ids": given[2:], "cache_version": cache_version}
+            execute = "EXECUTE search(" + ", ".join(literal(args[n]) for n in names) + ")"
+            rows = await conn.fetch(execute)
+            assert [r["cache_fresh"] for r in rows] == [fresh] * 10
+            assert [r["id"] for r in rows] == (given[2:] if fresh else given[:10])
+            plan = [r[0] for r in await conn.fetch("EXPLAIN (ANALYZE, COSTS OFF) " + execute)]
+            assert any("chatbot_id = $" in line for line in plan)  # the generic plan
+            gates = [i for i, line in enumerate(plan) if "One-Time Filter:" in line]
+            assert len(gates) == 2, plan
+            executed = {"NOT" in plan[i]: "never executed" not in plan[i + 1] for i in gates}
+            assert executed == {False: fresh, True: not fresh}, plan  # {given branch, scan branch}
+            chatbot_scans = [line for line in plan if "chunks_chatbot_idx" in line]
+            assert all("never executed" in line for line in chatbot_scans) == fresh, plan
+        await conn.execute("DEALLOCATE search")
 
 
 async def test_copies_stay_within_the_budget_least_recently_used_out(app_factory, db_url, db):
@@ -184,3 +204,11 @@ async def test_copies_stay_within_the_budget_least_recently_used_out(app_factory
     await cache.wait_loaded()
     assert cache.matrix(first.id, 1000) is not None
     assert cache.matrix(second.id, 1000) is None
+
+
+async def test_the_api_runs_numpys_blas_on_one_thread(client):
+    """The copies' products are small; OpenBLAS's idle threads would spin after each (app/main.py)."""
+    from threadpoolctl import threadpool_info
+
+    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+    assert blas and all(pool["num_threads"] == 1 for pool in blas)

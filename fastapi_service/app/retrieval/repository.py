@@ -81,19 +81,21 @@ dense AS (
 # version :cache_version of its chunk set: PostgreSQL recomputes their distances and keeps the
 # best :dense_limit by the exact scan's order, so the result is the exact scan's. If the chunk set
 # has changed since (migration 0313), the copy is ignored and the exact scan runs instead: each
-# branch sits under a one-time filter on `fresh`, and only one is executed.
+# branch sits under a one-time filter on `fresh`, and only one is executed. The candidates are
+# looked up one by one by id: with `id = ANY(...)`, or a join, the generic plan read all the
+# chatbot's rows (it cannot know how few the candidates are).
 DENSE_CACHED_CTE = """
 fresh AS (
     SELECT coalesce((SELECT version FROM chunk_set_versions WHERE chatbot_id = :chatbot), 0)
            = :cache_version::bigint AS ok
 ),
 dense AS (
-    (SELECT id, distance FROM (
+    (SELECT c.id, c.distance FROM unnest(:dense_ids::bigint[]) AS g(id) CROSS JOIN LATERAL (
         SELECT id, embedding <=> :vector AS distance FROM chunks
-        WHERE chatbot_id = :chatbot AND id = ANY(:dense_ids::bigint[]) OFFSET 0
-    ) AS given
+        WHERE id = g.id AND chatbot_id = :chatbot OFFSET 0
+    ) AS c
     WHERE (SELECT ok FROM fresh)
-    ORDER BY distance, id LIMIT :dense_limit)
+    ORDER BY c.distance, c.id LIMIT :dense_limit)
     UNION ALL
     (SELECT id, distance FROM (
         SELECT id, embedding <=> :vector AS distance FROM chunks WHERE chatbot_id = :chatbot OFFSET 0
