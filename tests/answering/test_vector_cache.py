@@ -16,8 +16,8 @@ LIMITS = {"key_per_minute": 10_000, "ip_per_minute": 10_000}
 
 
 @pytest.fixture(autouse=True)
-def reload_at_once(monkeypatch):
-    monkeypatch.setattr(vectors, "RELOAD_SECONDS", 0.0)
+def load_without_pauses(monkeypatch):
+    monkeypatch.setattr(vectors, "LOAD_SHARE", 1.0)
 
 
 async def copy_chunks(db, chatbot_id, vectors_, texts=None):
@@ -212,3 +212,23 @@ async def test_the_api_runs_numpys_blas_on_one_thread(client):
 
     blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
     assert blas and all(pool["num_threads"] == 1 for pool in blas)
+
+
+async def test_loads_run_one_at_a_time_and_pause_after_each(app_factory, db_url, db, monkeypatch):
+    """More chatbots searched than copies loaded: one load, then a pause proportional to its
+    length (LOAD_SHARE), during which other chatbots' searches start none and are PostgreSQL's."""
+    monkeypatch.setattr(vectors, "LOAD_SHARE", 1e-6)  # a pause of a million times the load
+    client = await app_factory(make_settings(database_url=db_url, retrieval_vector_cache_min_chunks=100))
+    rng = np.random.default_rng(15)
+    bots = [await create_bot(client, rate_limits=LIMITS) for _ in range(3)]
+    for bot in bots:
+        await copy_chunks(db, bot.id, unit(rng.standard_normal((200, 384))))
+    cache = client.services.retriever.vectors
+    for bot in bots:
+        await search(client, bot, "anything")
+    await cache.wait_loaded()
+    for bot in bots[1:]:
+        vector = await client.services.retriever.embed_query("anything")
+        assert await search(client, bot, "anything") == await exact_ids(db, bot.id, vector, 10)
+    await cache.wait_loaded()
+    assert [cache.matrix(bot.id, 200) is not None for bot in bots] == [True, False, False]

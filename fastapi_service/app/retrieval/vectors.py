@@ -9,8 +9,10 @@ last word, in the search statement (repository.DENSE_CACHED_CTE):
 - it recomputes the candidates' distances and keeps the best `limit` by its own order (distance,
   then id). The candidates are every chunk scoring within `TIE_MARGIN` of the limit-th best here,
   far above float32 rounding: the result is the exact scan's, ties included.
-A stale or missing copy is (re)loaded in the background, at most once per `RELOAD_SECONDS` per
-chatbot; meanwhile that chatbot's searches are PostgreSQL's exact scan, as without a copy. Copies
+A stale or missing copy is (re)loaded in the background, one load at a time and each followed by
+a pause, so loads take at most `LOAD_SHARE` of the process's time even when more chatbots are
+searched than the budget holds; meanwhile a chatbot's searches are PostgreSQL's exact scan, as
+without a copy. Copies
 are kept for chatbots of `min_chunks` chunks or more (smaller scans are cheap in PostgreSQL), least
 recently used first out beyond `budget_bytes` (RETRIEVAL_VECTOR_CACHE_MB per API process).
 """
@@ -32,7 +34,7 @@ from app.retrieval import repository
 
 logger = logging.getLogger(__name__)
 
-RELOAD_SECONDS = 2.0
+LOAD_SHARE = 0.05  # a load of 10,000 chunks takes ~50-100 ms, then ~1-2 s pass before the next
 TIE_MARGIN = 1e-4  # cosine; float32 rounding of a 384-d dot product is ~1e-6
 
 
@@ -71,8 +73,8 @@ class VectorCache:
         self.dimensions = dimensions
         self._matrices: OrderedDict[UUID, Matrix] = OrderedDict()
         self._bytes = 0
-        self._loads: dict[UUID, asyncio.Task[None]] = {}
-        self._last_load: dict[UUID, float] = {}  # monotonic start of the chatbot's last load
+        self._load: asyncio.Task[None] | None = None  # the one load in flight
+        self._next_load_at = 0.0  # monotonic: the pause after the last load ends
 
     def eligible(self, n: int) -> bool:
         return n >= self.min_chunks and n * (self.dimensions * 4 + 8) <= self.budget_bytes
@@ -96,24 +98,28 @@ class VectorCache:
         self._start_load(chatbot_id)
 
     def _start_load(self, chatbot_id: UUID) -> None:
-        now = time.monotonic()
-        if chatbot_id in self._loads or now - self._last_load.get(chatbot_id, -RELOAD_SECONDS) < RELOAD_SECONDS:
+        if self._load is not None or time.monotonic() < self._next_load_at:
             return
-        self._last_load = {k: t for k, t in self._last_load.items() if now - t < RELOAD_SECONDS}
-        self._last_load[chatbot_id] = now
-        task = asyncio.get_running_loop().create_task(self._load(chatbot_id))
-        self._loads[chatbot_id] = task
-        task.add_done_callback(lambda _: self._loads.pop(chatbot_id, None))
+        self._load = asyncio.get_running_loop().create_task(self._load_copy(chatbot_id))
+        self._load.add_done_callback(self._loaded)
 
-    async def _load(self, chatbot_id: UUID) -> None:
+    def _loaded(self, task: asyncio.Task[None]) -> None:
+        if self._load is task:
+            self._load = None
+
+    async def _load_copy(self, chatbot_id: UUID) -> None:
+        started = time.monotonic()
         try:
             async with self.pool.acquire() as conn:
                 version, ids, vectors = await repository.chunk_vectors(conn, chatbot_id, self.dimensions)
             matrix = matrix_of(version, ids, vectors)
-        except Exception:  # searches go on with PostgreSQL's scan; the next one retries
+        except Exception:  # searches go on with PostgreSQL's scan; a later one retries
             VECTOR_CACHE_LOADS.labels("failed").inc()
             logger.exception("loading a chatbot's vectors failed", extra={"chatbot_id": str(chatbot_id)})
             return
+        finally:
+            ended = time.monotonic()
+            self._next_load_at = ended + (ended - started) * (1 / LOAD_SHARE - 1)
         self._remove(chatbot_id)
         if not self.eligible(len(ids)):
             VECTOR_CACHE_LOADS.labels("skipped").inc()
@@ -132,14 +138,13 @@ class VectorCache:
             VECTOR_CACHE_BYTES.set(self._bytes)
 
     async def wait_loaded(self) -> None:
-        """Until the loads in flight have finished (tests and benchmarks)."""
-        while self._loads:
-            await asyncio.gather(*self._loads.values(), return_exceptions=True)
+        """Until the load in flight, if any, has finished (tests)."""
+        if self._load is not None:
+            await asyncio.gather(self._load, return_exceptions=True)
 
     async def close(self) -> None:
-        tasks = list(self._loads.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._load is not None:
+            self._load.cancel()
+            await asyncio.gather(self._load, return_exceptions=True)
         self._matrices.clear()
         self._bytes = 0
