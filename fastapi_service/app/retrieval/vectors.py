@@ -2,7 +2,7 @@
 
 PostgreSQL (pgvector 0.6 in pgserver) computes a cosine distance in ≈ 0.6 µs: 7 ms of a ~10,000-
 chunk chatbot's search is its exact scan. The same scan over a copy of the vectors is one matrix-
-vector product (≈ 0.15 ms at 11,000 x 384). A copy only proposes candidates; PostgreSQL has the
+vector product (≈ 0.5 ms of one core at 9,348 x 384, docs/benchmarks.md). A copy only proposes candidates; PostgreSQL has the
 last word, in the search statement (repository.DENSE_CACHED_CTE):
 - it checks the copy's version against `chunk_set_versions` (migration 0313), raised in the
   transaction of every change to the chatbot's chunks, and scans exactly when they differ;
@@ -12,9 +12,9 @@ last word, in the search statement (repository.DENSE_CACHED_CTE):
 A stale or missing copy is (re)loaded in the background, one load at a time and each followed by
 a pause, so loads take at most `LOAD_SHARE` of the process's time even when more chatbots are
 searched than the budget holds; meanwhile a chatbot's searches are PostgreSQL's exact scan, as
-without a copy. Copies
-are kept for chatbots of `min_chunks` chunks or more (smaller scans are cheap in PostgreSQL), least
-recently used first out beyond `budget_bytes` (RETRIEVAL_VECTOR_CACHE_MB per API process).
+without a copy. Copies are kept for chatbots of `min_chunks` chunks or more (smaller scans are
+cheap in PostgreSQL), least recently used first out beyond `budget_bytes`
+(RETRIEVAL_VECTOR_CACHE_MB per API process).
 """
 
 from __future__ import annotations
