@@ -84,10 +84,10 @@ dense AS (
 # branch sits under a one-time filter on `fresh`, and only one is executed. The candidates are
 # looked up one by one by id: with `id = ANY(...)`, or a join, the generic plan read all the
 # chatbot's rows (it cannot know how few the candidates are).
-DENSE_CACHED_CTE = """
+CHUNK_SET_VERSION = "coalesce((SELECT version FROM chunk_set_versions WHERE chatbot_id = :chatbot), 0)"
+DENSE_CACHED_CTE = f"""
 fresh AS (
-    SELECT coalesce((SELECT version FROM chunk_set_versions WHERE chatbot_id = :chatbot), 0)
-           = :cache_version::bigint AS ok
+    SELECT {CHUNK_SET_VERSION} = :cache_version::bigint AS ok
 ),
 dense AS (
     (SELECT c.id, c.distance FROM unnest(:dense_ids::bigint[]) AS g(id) CROSS JOIN LATERAL (
@@ -227,9 +227,7 @@ async def chunk_vectors(conn: Connection, chatbot_id: UUID, dimensions: int) -> 
     """The version of the chatbot's chunk set (migration 0313) and its chunks' ids and vectors
     [n, dimensions], read in one snapshot."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        version = await conn.fetchval(
-            "SELECT coalesce((SELECT version FROM chunk_set_versions WHERE chatbot_id = $1), 0)", chatbot_id
-        )
+        version = await conn.fetchval(_numbered("SELECT " + CHUNK_SET_VERSION)[0], chatbot_id)
         rows = await conn.fetch("SELECT id, embedding FROM chunks WHERE chatbot_id = $1", chatbot_id)
     ids = np.fromiter((r["id"] for r in rows), dtype=np.int64, count=len(rows))
     vectors = np.stack([r["embedding"].to_numpy() for r in rows]) if rows else np.empty((0, dimensions), np.float32)

@@ -2,9 +2,9 @@
 
 Dense search is exact for chatbots up to `retrieval_exact_max_chunks` chunks (cheap, and never
 short; from `retrieval_vector_cache_min_chunks` its candidates come from the process's copy of the
-chatbot's vectors, checked by PostgreSQL: app/retrieval/vectors.py); larger chatbots use HNSW, with pgvector >= 0.8's iterative scan when available, and fall
-back to the exact scan whenever the index returns fewer rows than exist — so a tenant filter never
-yields short results. Fusion is a convex combination of max-normalised BM25 and min-max-normalised
+chatbot's vectors, checked by PostgreSQL: app/retrieval/vectors.py); larger chatbots use HNSW,
+with pgvector >= 0.8's iterative scan when available, and fall back to the exact scan whenever
+the index returns fewer rows than exist — so a tenant filter never yields short results. Fusion is a convex combination of max-normalised BM25 and min-max-normalised
 cosine (Bruch et al., 2022), or reciprocal rank fusion; it runs in the search statement itself
 (see repository.py), so one search is one pool acquire and, for most chatbots, one round trip,
 on the search pool's connections: generic plans (app/db/pool.py), except for large chatbots.
