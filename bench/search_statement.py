@@ -8,7 +8,10 @@ chatbot with random unit vectors (the statement's cost does not depend on what t
 no model runs), vacuums, then times `app.retrieval.repository.ranked_sql` for each scoring over the
 test queries, sequentially on one connection (after 5 warm-up queries; the fastest of three passes). It then rebuilds the BM25
 postings' primary key without its INCLUDE (tf, doc_len) columns — the index before migration 0311
-— and times keyword and hybrid again, so both are printed from one run.
+— and times keyword and hybrid again, so both are printed from one run. With the index back, the
+keyword and hybrid statements (exact scan, and the candidates of the API's copy of the vectors)
+are timed with N and avgdl read from bm25_stats (migration 0314) and counted from bm25_docs (before
+it), alternately.
 
 Last, with the covering index back, `--small-chatbots` (default 40) chatbots of 500 chunks each (drawn
 from the large one's) are added and the hybrid statement is timed for the large chatbot and for a
@@ -19,7 +22,7 @@ choice (auto) takes. The engine's searches run force_generic_plan (app/db/pool.p
 chatbots' custom plans. Last, `--huge-copies` (default 5) copies of the corpus make one more
 chatbot, where the keyword and hybrid (HNSW ids given) statements are timed with the document
 frequencies grouped by the query's terms (now) and by the postings' terms (before 68f5fbe), under
-custom and generic plans. Loopback only.
+custom and generic plans, then with N and avgdl from bm25_stats and from bm25_docs. Loopback only.
 """
 
 from __future__ import annotations
@@ -154,6 +157,54 @@ async def df_grouping(dsn: str, bot: uuid.UUID, queries: list[str], vector: np.n
             print(f"df grouping, {name}, {mode}: " + ", ".join(line), flush=True)
 
 
+# N and avgdl before migration 0314: counted from the chatbot's bm25_docs rows by every search. It
+# replaces the engine's own `stats` CTE (which reads the chatbot's row of bm25_stats).
+STATS_BEFORE = """stats AS (
+    SELECT count(*)::float8 AS n, coalesce(avg(doc_len), 1)::float8 AS avgdl
+    FROM bm25_docs WHERE chatbot_id = :chatbot
+),"""
+
+
+async def stats_source(conn, bot: uuid.UUID, queries: list[str], vector: np.ndarray) -> None:
+    """Keyword, hybrid (exact scan) and hybrid with the candidates of the API's copy of the
+    vectors (`cached`: what a 2k-10k-chunk chatbot's search runs), with N and avgdl read from
+    bm25_stats (now) and counted from bm25_docs (before 0314), alternately, on one connection."""
+    engine_ctes = repository.KEYWORD_CTES
+    stats_now = re.search(r"^stats AS \(.*?^\),", engine_ctes, re.DOTALL | re.MULTILINE)
+    assert stats_now is not None, "the engine's keyword CTEs have no stats CTE"
+    version = await conn.fetchval("SELECT " + repository.CHUNK_SET_VERSION.replace(":chatbot", "$1"), bot)
+    ids = [
+        r["id"]
+        for r in await conn.fetch(
+            "SELECT id FROM chunks WHERE chatbot_id = $1 ORDER BY embedding <=> $2 LIMIT 60", bot, vector
+        )
+    ]
+    values = {"chatbot": bot, "vector": vector, "top_k": 10, "dense_limit": 50, "keyword_limit": 50}
+    values |= {"k1": 0.9, "b": 0.4, "dense_weight": 0.5, "dense_ids": ids, "cache_version": version}
+    for scoring, source in (("keyword", "exact"), ("convex", "exact"), ("convex", "cached")):
+        now, names = repository.ranked_sql(scoring, source)
+        repository.KEYWORD_CTES = engine_ctes.replace(stats_now[0], STATS_BEFORE)
+        try:
+            before, before_names = repository.ranked_sql.__wrapped__(scoring, source)
+        finally:
+            repository.KEYWORD_CTES = engine_ctes
+        assert before != now and before_names == names
+        best = {"now": float("inf"), "before": float("inf")}
+        for _ in range(PASSES):  # alternately, the fastest pass of each
+            for label, sql in (("now", now), ("before", before)):
+                for query in queries[:WARM_UP]:
+                    await conn.fetch(sql, *[query if name == "query" else values[name] for name in names])
+                started = time.perf_counter()
+                for query in queries:
+                    await conn.fetch(sql, *[query if name == "query" else values[name] for name in names])
+                best[label] = min(best[label], (time.perf_counter() - started) / len(queries) * 1000)
+        print(
+            f"N and avgdl, {scoring}/{source}: from bm25_stats {best['now']:.2f} ms per search,"
+            f" counted from bm25_docs (before 0314) {best['before']:.2f} ms, ratio {best['before'] / best['now']:.2f}",
+            flush=True,
+        )
+
+
 async def run(args: argparse.Namespace) -> None:
     import asyncpg
 
@@ -196,6 +247,8 @@ async def run(args: argparse.Namespace) -> None:
                 "ALTER TABLE bm25_postings DROP CONSTRAINT bm25_postings_pkey,"
                 " ADD PRIMARY KEY (chatbot_id, term, chunk_id) INCLUDE (tf, doc_len)"
             )
+            await conn.execute("VACUUM ANALYZE bm25_postings")
+            await stats_source(conn, bot, queries, vector)
             small = [uuid.uuid4() for _ in range(args.small_chatbots)]
             for each in small:
                 await conn.execute("INSERT INTO chatbots (id, name, version) VALUES ($1, 'small', 1)", each)
@@ -222,6 +275,10 @@ async def run(args: argparse.Namespace) -> None:
                 beside = "one of 500 chunks" if small else "nothing"
                 print(f"a chatbot of {args.huge_copies * len(records)} chunks, {beside} beside it", flush=True)
                 await df_grouping(dsn, huge, queries, vector)
+                conn = await asyncpg.connect(dsn)
+                await init_connection(conn)
+                await stats_source(conn, huge, queries, vector)
+                await conn.close()
         finally:
             server.cleanup()
 

@@ -117,6 +117,15 @@ async def test_deleting_a_chatbot_deletes_its_conversations(client, bot, db):
     await client.post("/v1/chat", json={"message": "Returns?"}, headers=other.pk_headers())
     r = await send_signed(client, "DELETE", f"/internal/v1/chatbots/{bot.id}", {"version": 50})
     assert r.json()["applied"]
-    for table in ("chat_sessions", "chat_messages", "usage_events", "feedback", "chunks", "bm25_postings", "bm25_docs"):
+    for table in (
+        "chat_sessions",
+        "chat_messages",
+        "usage_events",
+        "feedback",
+        "chunks",
+        "bm25_postings",
+        "bm25_docs",
+        "bm25_stats",
+    ):
         assert await db.fetchval(f"SELECT count(*) FROM {table} WHERE chatbot_id = $1", bot.id) == 0, table
     assert await db.fetchval("SELECT count(*) FROM chat_sessions WHERE chatbot_id = $1", other.id) == 1

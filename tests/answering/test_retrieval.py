@@ -1,13 +1,18 @@
 """Retrieval: real BM25 (checked against a reference implementation), trigger-maintained index,
 hybrid ranking, and full top_k for a small share of a large table (HNSW path + exact fallback)."""
 
+import asyncio
 import math
+import shutil
 import uuid
 from collections import Counter
 
+import asyncpg
 import numpy as np
 import pytest
 
+from app.db.migrations import apply_migrations, available_migrations
+from app.db.pool import init_connection
 from app.retrieval import repository
 from tests.answering.helpers import HANDBOOK, create_bot, insert_chunks
 from tests.answering.helpers import answering_settings as make_settings
@@ -154,7 +159,9 @@ async def test_searches_run_generic_plans_that_reach_a_small_chatbot_through_the
         assert "chatbot_id = $" in plan, plan  # generic: the chatbot is a parameter, not one chatbot
         scans = [line.strip() for line in plan.splitlines() if "Seq Scan on" in line]
         # two rows each: read whole
-        assert all(" on chatbots " in line or " on chunk_set_versions " in line for line in scans), (name, plan)
+        tiny = (" on chatbots ", " on chunk_set_versions ", " on bm25_stats ")
+        assert all(any(table in line for table in tiny) for line in scans), (name, plan)
+        assert "bm25_docs" not in plan, (name, plan)  # N and avgdl come from bm25_stats (0314)
 
 
 async def test_large_chatbots_searches_are_planned_for_them_and_small_ones_share_the_generic_plan(
@@ -209,6 +216,126 @@ async def test_index_follows_deletes_and_updates(client, db, embedder):
     await db.execute("DELETE FROM chunks WHERE chatbot_id = $1", bot.id)
     assert await db.fetchval("SELECT count(*) FROM bm25_postings WHERE chatbot_id = $1", bot.id) == 0
     assert await db.fetchval("SELECT count(*) FROM bm25_docs WHERE chatbot_id = $1", bot.id) == 0
+
+
+async def bm25_stats(db) -> dict:
+    rows = await db.fetch("SELECT chatbot_id, docs, total_len FROM bm25_stats")
+    return {r["chatbot_id"]: (r["docs"], r["total_len"]) for r in rows}
+
+
+async def bm25_recount(db) -> dict:
+    rows = await db.fetch("SELECT chatbot_id, count(*) AS n, sum(doc_len) AS len FROM bm25_docs GROUP BY chatbot_id")
+    return {r["chatbot_id"]: (r["n"], r["len"]) for r in rows}
+
+
+async def test_bm25_statistics_follow_every_change_to_the_chunks(client, db, embedder):
+    """Migration 0314: N and the total chunk length of each chatbot, kept by triggers, equal a
+    recount of bm25_docs after inserts, content updates (a re-index), deletes, and direct updates of
+    bm25_docs; a chatbot without chunks has no row."""
+    bot, other = await create_bot(client), await create_bot(client)
+    ids = await insert_chunks(db, embedder, bot.id, CORPUS)
+    await insert_chunks(db, embedder, other.id, CORPUS[:2])
+    stats = await bm25_stats(db)
+    assert stats == await bm25_recount(db)
+    assert stats[bot.id][0] == 5 and stats[other.id][0] == 2
+    await db.execute("UPDATE chunks SET content = 'zebras graze' WHERE id = $1", ids[0])
+    assert await bm25_stats(db) == await bm25_recount(db)
+    await db.execute("UPDATE bm25_docs SET doc_len = doc_len + 3 WHERE chunk_id = ANY($1::bigint[])", ids[:2])
+    assert await bm25_stats(db) == await bm25_recount(db)
+    await db.execute("DELETE FROM chunks WHERE id = ANY($1::bigint[])", ids[1:3])
+    assert (await bm25_stats(db))[bot.id][0] == 3
+    assert await bm25_stats(db) == await bm25_recount(db)
+    await db.execute("DELETE FROM chunks WHERE chatbot_id = $1", bot.id)
+    assert bot.id not in await bm25_stats(db)
+    assert await bm25_stats(db) == await bm25_recount(db)
+
+
+async def test_bm25_statistics_of_concurrent_writers_add_up(client, db, db_url, embedder):
+    """Two transactions writing the same chatbot's chunks at once: the second waits for the first
+    (it would anyway, for the chunk set's version, 0313) and both counts are kept."""
+    bot = await create_bot(client)
+    vectors = await embedder.embed(CORPUS, purpose="test")
+    first, second = await asyncpg.connect(db_url), await asyncpg.connect(db_url)
+    try:
+        for conn in (first, second):
+            await init_connection(conn)
+
+        async def write(conn, texts, hold: asyncio.Event | None) -> None:
+            async with conn.transaction():
+                for text, vector in zip(texts, vectors, strict=False):
+                    await conn.execute(
+                        "INSERT INTO chunks (chatbot_id, source_id, source_version, ordinal, content, embedding)"
+                        " VALUES ($1, $2, 1, 0, $3, $4)",
+                        bot.id,
+                        uuid.uuid4(),
+                        text,
+                        vector,
+                    )
+                if hold is not None:
+                    await hold.wait()
+
+        release = asyncio.Event()
+        holding = asyncio.create_task(write(first, CORPUS[:3], release))
+        deadline = asyncio.get_running_loop().time() + 30
+        while (
+            await db.fetchval(
+                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+                " WHERE c.relname = 'bm25_stats' AND l.mode = 'RowExclusiveLock'"
+            )
+            == 0
+        ):
+            assert asyncio.get_running_loop().time() < deadline, "the first writer never wrote its statistics"
+            await asyncio.sleep(0.01)
+        waiting = asyncio.create_task(write(second, CORPUS[3:], None))
+        while (
+            await db.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            == 0
+        ):
+            assert asyncio.get_running_loop().time() < deadline, "the second writer did not wait for the first"
+            await asyncio.sleep(0.01)
+        assert not waiting.done()
+        release.set()
+        await asyncio.gather(holding, waiting)
+    finally:
+        await first.close()
+        await second.close()
+    assert (await bm25_stats(db))[bot.id][0] == 5
+    assert await bm25_stats(db) == await bm25_recount(db)
+
+
+async def test_the_bm25_statistics_migration_counts_existing_chunks(pg_cluster, embedder, tmp_path):
+    """A database from before 0314 with chunks in two chatbots: the migration's backfill gives
+    each the recount of its bm25_docs, and searches' scores are the same as before."""
+    for migration in available_migrations():
+        if migration.version < "0314":
+            shutil.copy(migration.path, tmp_path / migration.path.name)
+    uri = pg_cluster.uri(await pg_cluster.create_database(template=None))
+    conn = await asyncpg.connect(uri)
+    try:
+        await apply_migrations(conn, tmp_path)
+        await init_connection(conn)
+        bots = [uuid.uuid4(), uuid.uuid4()]
+        vectors = await embedder.embed(CORPUS, purpose="test")
+        for i, (text, vector) in enumerate(zip(CORPUS, vectors, strict=True)):
+            await conn.execute(
+                "INSERT INTO chunks (chatbot_id, source_id, source_version, ordinal, content, embedding)"
+                " VALUES ($1, $2, 1, 0, $3, $4)",
+                bots[i % 2],
+                uuid.uuid4(),
+                text,
+                vector,
+            )
+        avgdl = "SELECT avg(doc_len)::float8 FROM bm25_docs WHERE chatbot_id = $1"
+        before = [await conn.fetchval(avgdl, bot) for bot in bots]
+        assert await apply_migrations(conn) == ["0314_bm25_stats"]
+        assert await bm25_stats(conn) == await bm25_recount(conn)
+        assert set(await bm25_stats(conn)) == set(bots)
+        stats_avgdl = "SELECT (total_len::numeric / docs)::float8 FROM bm25_stats WHERE chatbot_id = $1"
+        assert [await conn.fetchval(stats_avgdl, bot) for bot in bots] == before  # bit for bit
+    finally:
+        await conn.close()
 
 
 async def test_hybrid_finds_both_exact_terms_and_paraphrases(client, db, embedder):

@@ -26,8 +26,9 @@ from app.db.pool import Connection
 # app/languages.py), read in the same statement as the postings, so a search never mixes the
 # configuration of one side of a language change with the postings of the other.
 # Okapi BM25 with Lucene's non-negative idf: ln(1 + (N - df + 0.5) / (df + 0.5)).
-# Document frequencies are counted from the chatbot's own postings, so scores depend only on the
-# chatbot's corpus (tenants never influence each other's ranking). They are grouped by the query's
+# Document frequencies are counted from the chatbot's own postings, N and avgdl read from its row
+# of bm25_stats (migration 0314; the same numeric division avg() did over bm25_docs), so scores
+# depend only on the chatbot's corpus (tenants never influence each other's ranking). They are grouped by the query's
 # terms (q, a few rows), not the postings' terms: grouped by those, PostgreSQL estimated thousands of
 # df rows and, for a chatbot holding most postings, joined them to a sequential scan of all the
 # postings (a 50,000-chunk chatbot's search: 200-300 ms instead of ~15).
@@ -37,8 +38,9 @@ q AS (
         (SELECT ts_config FROM chatbots WHERE id = :chatbot), :query)) AS u
 ),
 stats AS (
-    SELECT count(*)::float8 AS n, coalesce(avg(doc_len), 1)::float8 AS avgdl
-    FROM bm25_docs WHERE chatbot_id = :chatbot
+    SELECT coalesce(max(docs), 0)::float8 AS n,
+           coalesce(max(total_len)::numeric / nullif(max(docs), 0), 1)::float8 AS avgdl
+    FROM bm25_stats WHERE chatbot_id = :chatbot
 ),
 df AS (
     SELECT q.term, count(*)::float8 AS df
@@ -220,7 +222,8 @@ async def ranked_chunks(
 
 
 async def chunk_count(conn: Connection, chatbot_id: UUID) -> int:
-    return int(await conn.fetchval("SELECT count(*) FROM bm25_docs WHERE chatbot_id = $1", chatbot_id))
+    """The chatbot's number of chunks, from its BM25 statistics (migration 0314)."""
+    return int(await conn.fetchval("SELECT coalesce(max(docs), 0) FROM bm25_stats WHERE chatbot_id = $1", chatbot_id))
 
 
 async def chunk_vectors(conn: Connection, chatbot_id: UUID, dimensions: int) -> tuple[int, np.ndarray, np.ndarray]:
