@@ -3,7 +3,6 @@ hybrid ranking, and full top_k for a small share of a large table (HNSW path + e
 
 import asyncio
 import math
-import shutil
 import uuid
 from collections import Counter
 
@@ -11,11 +10,12 @@ import asyncpg
 import numpy as np
 import pytest
 
-from app.db.migrations import apply_migrations, available_migrations
+from app.db.migrations import apply_migrations
 from app.db.pool import init_connection
 from app.retrieval import repository
 from tests.answering.helpers import HANDBOOK, create_bot, insert_chunks
 from tests.answering.helpers import answering_settings as make_settings
+from tests.support.migrations import database_before
 
 CORPUS = [
     "The quick brown fox jumps over the lazy dog.",
@@ -308,13 +308,8 @@ async def test_bm25_statistics_of_concurrent_writers_add_up(client, db, db_url, 
 async def test_the_bm25_statistics_migration_counts_existing_chunks(pg_cluster, embedder, tmp_path):
     """A database from before 0314 with chunks in two chatbots: the migration's backfill gives
     each the recount of its bm25_docs, and searches' scores are the same as before."""
-    for migration in available_migrations():
-        if migration.version < "0314":
-            shutil.copy(migration.path, tmp_path / migration.path.name)
-    uri = pg_cluster.uri(await pg_cluster.create_database(template=None))
-    conn = await asyncpg.connect(uri)
+    conn = await asyncpg.connect(await database_before(pg_cluster, "0314", tmp_path))
     try:
-        await apply_migrations(conn, tmp_path)
         await init_connection(conn)
         bots = [uuid.uuid4(), uuid.uuid4()]
         vectors = await embedder.embed(CORPUS, purpose="test")

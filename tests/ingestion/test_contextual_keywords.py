@@ -6,19 +6,19 @@ Documents go through the real ingestion path (signed source PUTs, the real worke
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 import uuid
 from typing import Any
 
 import asyncpg
 
-from app.db.migrations import apply_migrations, available_migrations
+from app.db.migrations import apply_migrations
 from app.db.pool import init_connection
 from app.retrieval.service import snippet
 from tests.answering.helpers import Bot, create_bot, put_chatbot
 from tests.conftest import make_settings
 from tests.ingestion.helpers import document, prose, put_source, wait_settled
+from tests.support.migrations import database_before
 
 # Title and headings made of words the prose (tests/ingestion/helpers.WORDS) never uses.
 HANDBOOK = (
@@ -159,13 +159,8 @@ async def test_a_language_change_re_indexes_the_context_in_the_new_language(app_
 async def test_the_migration_keeps_existing_chunks_tsv_and_postings(pg_cluster, embedder, tmp_path):
     """A database from before 0310 with chunks in two languages: the rewrite of `chunks` (tsv is
     re-created) fires no trigger, and leaves every tsv, posting and document length as it was."""
-    for migration in available_migrations():
-        if migration.version < "0310":
-            shutil.copy(migration.path, tmp_path / migration.path.name)
-    uri = pg_cluster.uri(await pg_cluster.create_database(template=None))
-    conn = await asyncpg.connect(uri)
+    conn = await asyncpg.connect(await database_before(pg_cluster, "0310", tmp_path))
     try:
-        assert "0301_text_search_languages" in await apply_migrations(conn, tmp_path)
         await init_connection(conn)
         texts = ["The horses gallop across the meadow.", "Les chevaux galopent dans la prairie.", "Returns: 30 days."]
         vectors = await embedder.embed(texts, purpose="test")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import shutil
 import signal
 import time
 import uuid
@@ -19,7 +18,6 @@ import pytest
 from prometheus_client import REGISTRY
 
 from app.chatbots import service as chatbots_service
-from app.db.migrations import apply_migrations, available_migrations
 from app.db.pool import create_pool, init_connection
 from app.embedding.service import EmbeddingService
 from app.handoff.service import HandoffService
@@ -31,6 +29,7 @@ from app.languages import FALLBACK_CONFIG, TEXT_SEARCH_CONFIGS
 from tests.answering.helpers import Bot, create_bot, insert_chunks, key_entry, put_chatbot
 from tests.conftest import make_settings
 from tests.ingestion.helpers import document, put_source, wait_settled
+from tests.support.migrations import database_before
 from tests.support.signing import send_signed
 
 
@@ -496,14 +495,10 @@ async def test_the_migration_keeps_existing_english_chunks_and_reindexes_other_l
     """A database from before per-language search (every chunk indexed 'english'): after the
     migration and the start-up alignment, the English chatbot's chunks (and postings) are as they
     were and still found; a French chatbot's are re-indexed in French."""
-    for migration in available_migrations():
-        if migration.version < "0301":
-            shutil.copy(migration.path, tmp_path / migration.path.name)
-    uri = pg_cluster.uri(await pg_cluster.create_database(template=None))
+    uri = await database_before(pg_cluster, "0301", tmp_path)
     old = await asyncpg.connect(uri)
     bots: dict[str, Bot] = {}
     try:
-        assert "0300_operations" in await apply_migrations(old, tmp_path)
         await init_connection(old)  # its codecs need the vector type the migrations created
         text = "The horses gallop. Les chevaux galopent."
         [vector] = await embedder.embed([text], purpose="test")
