@@ -120,14 +120,27 @@ DF_BEFORE = """df AS (
 ),"""
 
 
+def statement_before(cte: str, replacement: str, scoring: str, source: str) -> tuple[str, str, tuple[str, ...]]:
+    """The engine's statement for (scoring, source), the same with its keyword CTE `cte` (by name)
+    replaced by `replacement` (the statement as built before a change), and their parameter names."""
+    engine_ctes = repository.KEYWORD_CTES
+    found = re.search(rf"^{cte} AS \(.*?^\),", engine_ctes, re.DOTALL | re.MULTILINE)
+    assert found is not None, f"the engine's keyword CTEs have no {cte} CTE"
+    now, names = repository.ranked_sql(scoring, source)
+    repository.KEYWORD_CTES = engine_ctes.replace(found[0], replacement)
+    try:
+        before, before_names = repository.ranked_sql.__wrapped__(scoring, source)
+    finally:
+        repository.KEYWORD_CTES = engine_ctes
+    assert before != now and before_names == names
+    return now, before, names
+
+
 async def df_grouping(dsn: str, bot: uuid.UUID, queries: list[str], vector: np.ndarray) -> None:
     """Keyword and hybrid (HNSW ids given) statements at `bot`, with the df CTE grouped by the
     query's terms (now) and by the postings' terms (before), under custom and generic plans."""
     import asyncpg
 
-    engine_ctes = repository.KEYWORD_CTES
-    df_now = re.search(r"^df AS \(.*?^\),", engine_ctes, re.DOTALL | re.MULTILINE)
-    assert df_now is not None, "the engine's keyword CTEs have no df CTE"
     conn = await asyncpg.connect(dsn)
     await init_connection(conn)
     ids = [r["id"] for r in await conn.fetch("SELECT id FROM chunks WHERE chatbot_id = $1 LIMIT 50", bot)]
@@ -135,13 +148,7 @@ async def df_grouping(dsn: str, bot: uuid.UUID, queries: list[str], vector: np.n
     values = {"chatbot": bot, "vector": vector, "top_k": 10, "dense_limit": 50, "keyword_limit": 50}
     values |= {"k1": 0.9, "b": 0.4, "dense_weight": 0.5, "dense_ids": ids}
     for scoring, given in (("keyword", "exact"), ("convex", "given")):
-        now, names = repository.ranked_sql(scoring, given)
-        repository.KEYWORD_CTES = engine_ctes.replace(df_now[0], DF_BEFORE)  # the statement as built before
-        try:
-            before, before_names = repository.ranked_sql.__wrapped__(scoring, given)
-        finally:
-            repository.KEYWORD_CTES = engine_ctes
-        assert before != now and before_names == names
+        now, before, names = statement_before("df", DF_BEFORE, scoring, given)
         sqls = {"now": now, "before": before}
         for mode in ("force_custom_plan", "force_generic_plan"):
             line = []
@@ -169,9 +176,6 @@ async def stats_source(conn, bot: uuid.UUID, queries: list[str], vector: np.ndar
     """Keyword, hybrid (exact scan) and hybrid with the candidates of the API's copy of the
     vectors (`cached`: what a 2k-10k-chunk chatbot's search runs), with N and avgdl read from
     bm25_stats (now) and counted from bm25_docs (before 0314), alternately, on one connection."""
-    engine_ctes = repository.KEYWORD_CTES
-    stats_now = re.search(r"^stats AS \(.*?^\),", engine_ctes, re.DOTALL | re.MULTILINE)
-    assert stats_now is not None, "the engine's keyword CTEs have no stats CTE"
     version = await conn.fetchval("SELECT " + repository.CHUNK_SET_VERSION.replace(":chatbot", "$1"), bot)
     ids = [
         r["id"]
@@ -182,13 +186,7 @@ async def stats_source(conn, bot: uuid.UUID, queries: list[str], vector: np.ndar
     values = {"chatbot": bot, "vector": vector, "top_k": 10, "dense_limit": 50, "keyword_limit": 50}
     values |= {"k1": 0.9, "b": 0.4, "dense_weight": 0.5, "dense_ids": ids, "cache_version": version}
     for scoring, source in (("keyword", "exact"), ("convex", "exact"), ("convex", "cached")):
-        now, names = repository.ranked_sql(scoring, source)
-        repository.KEYWORD_CTES = engine_ctes.replace(stats_now[0], STATS_BEFORE)
-        try:
-            before, before_names = repository.ranked_sql.__wrapped__(scoring, source)
-        finally:
-            repository.KEYWORD_CTES = engine_ctes
-        assert before != now and before_names == names
+        now, before, names = statement_before("stats", STATS_BEFORE, scoring, source)
         best = {"now": float("inf"), "before": float("inf")}
         for _ in range(PASSES):  # alternately, the fastest pass of each
             for label, sql in (("now", now), ("before", before)):

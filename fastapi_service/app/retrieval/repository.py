@@ -28,10 +28,11 @@ from app.db.pool import Connection
 # Okapi BM25 with Lucene's non-negative idf: ln(1 + (N - df + 0.5) / (df + 0.5)).
 # Document frequencies are counted from the chatbot's own postings, N and avgdl read from its row
 # of bm25_stats (migration 0314; the same numeric division avg() did over bm25_docs), so scores
-# depend only on the chatbot's corpus (tenants never influence each other's ranking). They are grouped by the query's
-# terms (q, a few rows), not the postings' terms: grouped by those, PostgreSQL estimated thousands of
-# df rows and, for a chatbot holding most postings, joined them to a sequential scan of all the
-# postings (a 50,000-chunk chatbot's search: 200-300 ms instead of ~15).
+# depend only on the chatbot's corpus (tenants never influence each other's ranking). Document
+# frequencies are grouped by the query's terms (q, a few rows), not the postings' terms: grouped
+# by those, PostgreSQL estimated thousands of df rows and, for a chatbot holding most postings,
+# joined them to a sequential scan of all the postings (a 50,000-chunk chatbot's search: 200-300 ms
+# instead of ~15).
 KEYWORD_CTES = """
 q AS (
     SELECT DISTINCT u.lexeme AS term FROM unnest(chunk_tsvector(
