@@ -11,7 +11,9 @@ postings' primary key without its INCLUDE (tf, doc_len) columns — the index be
 — and times keyword and hybrid again, so both are printed from one run. With the index back, the
 keyword and hybrid statements (exact scan, and the candidates of the API's copy of the vectors)
 are timed with N and avgdl read from bm25_stats (migration 0314) and counted from bm25_docs (before
-it), alternately.
+it), alternately; then the hybrid statement of a chatbot the API holds a copy of (app/retrieval/
+vectors.py) with BM25 from the copy's postings and from PostgreSQL's, alternately, with the copy's
+load time, memory and BM25 cost.
 
 Last, with the covering index back, `--small-chatbots` (default 40) chatbots of 500 chunks each (drawn
 from the large one's) are added and the hybrid statement is timed for the large chatbot and for a
@@ -47,7 +49,7 @@ from _common import embedded_database  # noqa: E402
 
 from app.db.migrations import apply_migrations  # noqa: E402
 from app.db.pool import init_connection  # noqa: E402
-from app.retrieval import repository  # noqa: E402
+from app.retrieval import repository, vectors  # noqa: E402
 
 
 def chunks(corpus: list[dict], bot: uuid.UUID) -> list[tuple]:
@@ -173,19 +175,11 @@ STATS_BEFORE = """stats AS (
 
 
 async def stats_source(conn, bot: uuid.UUID, queries: list[str], vector: np.ndarray) -> None:
-    """Keyword, hybrid (exact scan) and hybrid with the candidates of the API's copy of the
-    vectors (`cached`: what a 2k-10k-chunk chatbot's search runs), with N and avgdl read from
-    bm25_stats (now) and counted from bm25_docs (before 0314), alternately, on one connection."""
-    version = await conn.fetchval("SELECT " + repository.CHUNK_SET_VERSION.replace(":chatbot", "$1"), bot)
-    ids = [
-        r["id"]
-        for r in await conn.fetch(
-            "SELECT id FROM chunks WHERE chatbot_id = $1 ORDER BY embedding <=> $2 LIMIT 60", bot, vector
-        )
-    ]
+    """Keyword and hybrid (exact scan) statements with N and avgdl read from bm25_stats (now) and
+    counted from bm25_docs (before 0314), alternately, on one connection."""
     values = {"chatbot": bot, "vector": vector, "top_k": 10, "dense_limit": 50, "keyword_limit": 50}
-    values |= {"k1": 0.9, "b": 0.4, "dense_weight": 0.5, "dense_ids": ids, "cache_version": version}
-    for scoring, source in (("keyword", "exact"), ("convex", "exact"), ("convex", "cached")):
+    values |= {"k1": 0.9, "b": 0.4, "dense_weight": 0.5}
+    for scoring, source in (("keyword", "exact"), ("convex", "exact")):
         now, before, names = statement_before("stats", STATS_BEFORE, scoring, source)
         best = {"now": float("inf"), "before": float("inf")}
         for _ in range(PASSES):  # alternately, the fastest pass of each
@@ -201,6 +195,75 @@ async def stats_source(conn, bot: uuid.UUID, queries: list[str], vector: np.ndar
             f" counted from bm25_docs (before 0314) {best['before']:.2f} ms, ratio {best['before'] / best['now']:.2f}",
             flush=True,
         )
+
+
+def statement_with_postgresqls_bm25() -> tuple[str, tuple[str, ...]]:
+    """The hybrid statement with the copy's dense candidates and PostgreSQL's own BM25: what a
+    2k-10k-chunk chatbot's search ran before the copy held its postings."""
+    ctes = ",".join([repository.FRESH_CTE, repository.DENSE_CACHED_CTE, repository.KEYWORD_CTES])
+    sql = repository.RANKED_SQL.format(
+        ctes=ctes, candidates=repository.HYBRID_CANDIDATES, score=repository.SCORES["convex"], columns=""
+    )
+    return repository._numbered(sql)
+
+
+async def copy_bm25(conn, bot: uuid.UUID, queries: list[str], vector: np.ndarray) -> None:
+    """The hybrid statement of a chatbot with a copy in the API (`cached`): BM25 from the copy's
+    postings (now) or PostgreSQL's (before), alternately, on one connection; and what the copy costs
+    the API: its load, its memory, its BM25 per search, the round trip parsing an unseen query."""
+    started = time.perf_counter()
+    matrix = vectors.matrix_of(await repository.chunk_copy(conn, bot, len(vector)))
+    load_ms = (time.perf_counter() - started) * 1000
+    postings = matrix.postings
+    print(
+        f"copy of {len(matrix.ids)} chunks: loaded in {load_ms:.0f} ms; {matrix.nbytes / 2**20:.1f} MiB, of which"
+        f" postings {postings.nbytes / 2**20:.1f} MiB ({len(postings.rows)} postings, {len(postings.terms)} terms)",
+        flush=True,
+    )
+    k1, b, depth = 0.9, 0.4, 50
+    dense_ids = matrix.candidates(vector, depth)
+    terms = {query: await repository.query_terms(conn, matrix.ts_config, query) for query in queries}
+    values = {"chatbot": bot, "vector": vector, "top_k": 10, "dense_limit": depth, "keyword_limit": depth}
+    values |= {"k1": k1, "b": b, "dense_weight": 0.5, "dense_ids": dense_ids}
+    values |= {"cache_version": matrix.version, "cache_ts_config": matrix.ts_config}
+    now, names = repository.ranked_sql("convex", "cached")
+    before, before_names = statement_with_postgresqls_bm25()
+
+    async def pass_now() -> tuple[float, float, float]:
+        parse = scoring = statement = 0.0
+        for query in queries:
+            t0 = time.perf_counter()
+            await repository.query_terms(conn, matrix.ts_config, query)  # an unseen question's round trip
+            t1 = time.perf_counter()
+            ids, scores = matrix.keyword(terms[query], depth, k1, b)
+            t2 = time.perf_counter()
+            args = values | {"query": query, "keyword_ids": ids, "keyword_scores": scores}
+            rows = await conn.fetch(now, *[args[name] for name in names])
+            assert rows and rows[0]["cache_fresh"]
+            t3 = time.perf_counter()
+            parse, scoring, statement = parse + t1 - t0, scoring + t2 - t1, statement + t3 - t2
+        return tuple(x / len(queries) * 1000 for x in (parse, scoring, statement))
+
+    async def pass_before() -> float:
+        started = time.perf_counter()
+        for query in queries:
+            args = values | {"query": query}
+            await conn.fetch(before, *[args[name] for name in before_names])
+        return (time.perf_counter() - started) / len(queries) * 1000
+
+    best_now, best_before = (float("inf"),) * 3, float("inf")
+    await pass_now(), await pass_before()  # warm-up
+    for _ in range(PASSES):  # alternately, the fastest pass of each
+        best_now = min(best_now, await pass_now(), key=lambda t: t[2])
+        best_before = min(best_before, await pass_before())
+    parse, scoring, statement = best_now
+    print(
+        f"hybrid with the copy's candidates, BM25 from PostgreSQL (before) {best_before:.2f} ms per search;"
+        f" from the copy (now): statement {statement:.2f} ms, ratio {best_before / statement:.2f},"
+        f" plus the copy's BM25 in the API {scoring:.3f} ms and, for an unseen question, parsing it"
+        f" (one round trip) {parse:.2f} ms",
+        flush=True,
+    )
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -247,6 +310,7 @@ async def run(args: argparse.Namespace) -> None:
             )
             await conn.execute("VACUUM ANALYZE bm25_postings")
             await stats_source(conn, bot, queries, vector)
+            await copy_bm25(conn, bot, queries, vector)
             small = [uuid.uuid4() for _ in range(args.small_chatbots)]
             for each in small:
                 await conn.execute("INSERT INTO chatbots (id, name, version) VALUES ($1, 'small', 1)", each)

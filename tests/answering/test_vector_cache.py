@@ -1,12 +1,15 @@
-"""The API's copies of chatbots' vectors (app/retrieval/vectors.py): results equal the exact scan's,
-a change to the chunks is seen by the very next search, and the memory budget holds."""
+"""The API's copies of chatbots' vectors and BM25 postings (app/retrieval/vectors.py): results equal
+PostgreSQL's exact scan and BM25, a change to the chunks or to the chatbot's language is seen by
+the very next search, and the memory budget holds."""
 
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from app.retrieval import repository, vectors
 from tests.answering.helpers import answering_settings as make_settings
@@ -126,14 +129,16 @@ async def test_the_chunk_set_version_follows_every_change_to_a_chatbots_vectors(
     ids = await insert_chunks(db, embedder, a.id, ["one", "two"])  # two statements
     assert await versions() == (2, 0)
     await insert_chunks(db, embedder, b.id, ["three"])
-    await db.execute("UPDATE chunks SET ts_config = 'simple'")  # a language change: vectors unchanged
-    assert await versions() == (2, 1)
+    await db.execute("UPDATE chunks SET ts_config = 'simple'")  # a language change: postings (0315)
+    assert await versions() == (3, 2)
     await db.execute("UPDATE chunks SET embedding = embedding WHERE id = $1", ids[0])
-    assert await versions() == (3, 1)
+    assert await versions() == (4, 2)
+    await db.execute("UPDATE chunks SET ts_config = 'simple' WHERE false")  # nothing updated: no bump
+    assert await versions() == (4, 2)
     await db.execute("DELETE FROM chunks")  # both chatbots, one statement
-    assert await versions() == (4, 2)
+    assert await versions() == (5, 3)
     await db.execute("DELETE FROM chunks")  # nothing deleted: an empty transition table, no row
-    assert await versions() == (4, 2)
+    assert await versions() == (5, 3)
 
 
 def literal(value):
@@ -159,7 +164,7 @@ async def test_the_copy_is_checked_in_the_statement_and_its_candidates_read_by_i
     vector = unit(rng.standard_normal(384))
     sql, names = repository.ranked_sql("dense", "cached")
     values = {"chatbot": bot.id, "query": "", "vector": vector, "top_k": 10, "dense_limit": 10}
-    values |= {"keyword_limit": 10, "k1": 0.9, "b": 0.4, "dense_weight": 0.5}
+    values |= {"keyword_limit": 10, "k1": 0.9, "b": 0.4, "dense_weight": 0.5, "cache_ts_config": "english"}
     given = await exact_ids(db, bot.id, vector, 12)
     async with client.services.retriever.pool.acquire() as conn:
         assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
@@ -232,3 +237,175 @@ async def test_loads_run_one_at_a_time_and_pause_after_each(app_factory, db_url,
         assert await search(client, bot, "anything") == await exact_ids(db, bot.id, vector, 10)
     await cache.wait_loaded()
     assert [cache.matrix(bot.id, 200) is not None for bot in bots] == [True, False, False]
+
+
+def paragraphs() -> list[str]:
+    """Real prose: the paragraphs of this repository's documentation."""
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    found = [" ".join(p.split()) for f in sorted(docs.glob("*.md")) for p in f.read_text().split("\n\n")]
+    return [p for p in found if len(p.split()) >= 8]
+
+
+async def loaded_copy(client, bot, count):
+    cache = client.services.retriever.vectors
+    await search(client, bot, "anything")  # starts the load
+    await cache.wait_loaded()
+    matrix = cache.matrix(bot.id, count)
+    assert matrix is not None
+    return matrix
+
+
+def assert_same_ranking(rows, reference):
+    """The same chunks in the same order with the same scores, to the last bits of a score: chunks
+    whose scores agree that closely (exact duplicates among them) may be ordered either way, as they
+    are by two plans of one statement that add a chunk's per-term scores in different orders."""
+    assert len(rows) == len(reference)
+    pairs = list(zip(rows, reference, strict=True))
+    close = [a["score"] == pytest.approx(b["score"], rel=1e-12, abs=1e-15) for a, b in pairs]
+    assert all(close), [(a["id"], a["score"], b["id"], b["score"]) for a, b in pairs]
+    for a, b in zip(rows, reference, strict=True):
+        assert a["keyword"] == pytest.approx(b["keyword"], rel=1e-12, abs=0) or a["id"] != b["id"]
+    start = 0
+    while start < len(rows):  # runs of near-equal scores: the same chunks, unless cut by the limit
+        end = start + 1
+        while end < len(rows) and reference[end]["score"] == pytest.approx(reference[start]["score"], rel=1e-12):
+            end += 1
+        if end < len(rows):
+            assert {r["id"] for r in rows[start:end]} == {r["id"] for r in reference[start:end]}
+        start = end
+
+
+async def test_bm25_through_the_copy_is_postgresqls_own(app_factory, db_url, db):
+    """Keyword, convex and RRF searches with the copy's BM25 top chunks return what PostgreSQL's
+    own BM25 returns: the same chunks in the same order with the same scores, over real prose and
+    queries of common and rare words; then with exact duplicates added (assert_same_ranking; not
+    RRF, whose reciprocal ranks make the order of equal BM25 scores a score)."""
+    client = await app_factory(make_settings(database_url=db_url, retrieval_vector_cache_min_chunks=100))
+    bot = await create_bot(client, rate_limits=LIMITS)
+    texts = paragraphs()
+    assert len(texts) >= 250
+    rng = np.random.default_rng(16)
+    await copy_chunks(db, bot.id, unit(rng.standard_normal((len(texts), 384))), texts)
+    await db.execute("VACUUM ANALYZE")
+    retriever, settings = client.services.retriever, client.services.retriever.settings
+    words = sorted({w for t in texts for w in t.split() if w.isalpha()})
+    queries = [texts[i][:120] for i in range(0, 250, 6)] + [" ".join(rng.choice(words, 4)) for _ in range(20)]
+    queries += ["the", "zyxwvut qwerty", "signed webhooks"]  # a stop word; unknown words; a common term
+
+    async def compare(matrix, scorings):
+        compared = dict.fromkeys(scorings, 0)
+        async with retriever.pool.acquire() as conn:
+            for query in queries:
+                vector = unit(rng.standard_normal(384))
+                terms = await retriever.query_terms(conn, matrix.ts_config, query)
+                for scoring in scorings:
+                    depth = 10 if scoring == "keyword" else 50
+                    args = {"scoring": scoring, "query": query, "vector": vector, "top_k": 10, "depth": depth}
+                    args |= {"k1": settings.bm25_k1, "b": settings.bm25_b, "dense_weight": 0.5}
+                    ids, scores = matrix.keyword(terms, depth, settings.bm25_k1, settings.bm25_b)
+                    dense = None if scoring == "keyword" else matrix.candidates(vector, depth)
+                    copy = repository.CopyCandidates(matrix.version, matrix.ts_config, dense, ids, scores)
+                    through_copy = await repository.ranked_chunks(conn, bot.id, copy=copy, **args)
+                    own = await repository.ranked_chunks(conn, bot.id, **args)
+                    assert [r["cache_fresh"] for r in through_copy] == [True] * len(through_copy)
+                    assert_same_ranking(through_copy, own)
+                    compared[scoring] += bool(own)
+        # in keyword mode every query finds chunks but the stop word and the unknown words
+        assert compared == {s: len(queries) - 2 if s == "keyword" else len(queries) for s in scorings}
+
+    await compare(await loaded_copy(client, bot, len(texts)), ("keyword", "convex", "rrf"))
+    await copy_chunks(db, bot.id, unit(rng.standard_normal((40, 384))), texts[:40])  # identical chunks
+    await compare(await loaded_copy(client, bot, len(texts) + 40), ("keyword", "convex"))
+
+
+async def test_a_fresh_copys_bm25_reads_no_postings_and_a_stale_ones_is_postgresqls(client, db):
+    """Under the search pool's generic plan: with the copy fresh, the statement never reads the
+    postings; with the chatbot's configuration changed since the copy (or its chunk set), it runs
+    its own BM25, and says the copy was stale."""
+    bot = await create_bot(client)
+    texts = paragraphs()[:250]
+    rng = np.random.default_rng(17)
+    await copy_chunks(db, bot.id, unit(rng.standard_normal((len(texts), 384))), texts)
+    await db.execute("VACUUM ANALYZE")
+    version = await db.fetchval("SELECT version FROM chunk_set_versions WHERE chatbot_id = $1", bot.id)
+    query = "the search statement reads the postings"
+    sql, names = repository.ranked_sql("convex", "cached")
+    async with client.services.retriever.pool.acquire() as conn:
+        own = await repository.ranked_chunks(
+            conn, bot.id, scoring="keyword", query=query, vector=unit(rng.standard_normal(384)),
+            top_k=20, depth=20, k1=0.9, b=0.4, dense_weight=0.5,
+        )  # fmt: skip
+        keyword_ids, keyword_scores = [r["id"] for r in own], [float(r["keyword"]) for r in own]
+        assert len(keyword_ids) == 20
+        values = {"chatbot": bot.id, "query": query, "vector": unit(rng.standard_normal(384)), "top_k": 10}
+        values |= {"dense_limit": 10, "keyword_limit": 20, "k1": 0.9, "b": 0.4, "dense_weight": 0.5}
+        values |= {"dense_ids": await exact_ids(db, bot.id, values["vector"], 10), "keyword_ids": keyword_ids}
+        await conn.execute("PREPARE search AS " + sql)
+        for cache_version, ts_config, fresh in (
+            (version, "english", True),
+            (version, "french", False),
+            (version - 1, "english", False),
+        ):
+            args = values | {"cache_version": cache_version, "cache_ts_config": ts_config}
+            scores = "ARRAY[" + ",".join(repr(x) for x in keyword_scores) + "]::float8[]"
+            execute = "EXECUTE search(" + ", ".join(
+                scores if n == "keyword_scores" else literal(args[n]) for n in names
+            ) + ")"  # fmt: skip
+            rows = await conn.fetch(execute)
+            assert [r["cache_fresh"] for r in rows] == [fresh] * 10
+            plan = [r[0] for r in await conn.fetch("EXPLAIN (ANALYZE, COSTS OFF) " + execute)]
+            assert any("chatbot_id = $" in line for line in plan)  # the generic plan
+            postings = [line for line in plan if "bm25_postings" in line]
+            assert postings and all("never executed" in line for line in postings) == fresh, plan
+        await conn.execute("DEALLOCATE search")
+
+
+async def test_a_language_change_is_seen_by_the_next_search_through_the_copy(app_factory, db_url, db):
+    """A copy made in English: the re-index in French (the configuration and the chunks, in one
+    transaction, as the reindex_chatbot job does) makes it stale at once; the next search is
+    PostgreSQL's French BM25, and the reloaded copy's too."""
+    client = await app_factory(make_settings(database_url=db_url, retrieval_vector_cache_min_chunks=100))
+    bot = await create_bot(client, rate_limits=LIMITS)
+    texts = [f"Le carnet numéro {i} reste au bureau." for i in range(200)]
+    texts[137] = "Les chevaux du centre équestre galopent dans la prairie."
+    await copy_chunks(db, bot.id, unit(np.random.default_rng(18).standard_normal((200, 384))), texts)
+    before = await loaded_copy(client, bot, 200)
+    assert before.ts_config == "english"
+    assert await search(client, bot, "cheval", mode="keyword") == []  # English stems "chevaux" apart
+    async with db.transaction():
+        await db.execute("UPDATE chatbots SET ts_config = 'french' WHERE id = $1", bot.id)
+        await db.execute("UPDATE chunks SET ts_config = 'french' WHERE chatbot_id = $1", bot.id)
+    [chevaux] = await db.fetch("SELECT id FROM chunks WHERE chatbot_id = $1 AND content LIKE 'Les chevaux%'", bot.id)
+    assert await search(client, bot, "cheval", mode="keyword") == [chevaux["id"]]
+    cache = client.services.retriever.vectors
+    await cache.wait_loaded()  # the stale copy was dropped and a new one loaded
+    after = cache.matrix(bot.id, 200)
+    assert after is not None and after.ts_config == "french" and after.version > before.version
+    assert await search(client, bot, "cheval", mode="keyword") == [chevaux["id"]]
+    assert chevaux["id"] in await search(client, bot, "cheval", mode="hybrid")
+
+
+def skipped_loads() -> float:
+    return REGISTRY.get_sample_value("retrieval_vector_cache_loads_total", {"outcome": "skipped"}) or 0.0
+
+
+async def test_a_copy_whose_postings_overflow_the_budget_is_not_loaded_again(app_factory, db_url, db):
+    """Budget 1 MiB: 600 chunks' vectors fit (0.9 MiB), not with their postings. The one load
+    finds out, and searches do not start another (each would cost a load for nothing)."""
+    settings = make_settings(database_url=db_url, retrieval_vector_cache_min_chunks=100, retrieval_vector_cache_mb=1)
+    client = await app_factory(settings)
+    bot = await create_bot(client, rate_limits=LIMITS)
+    prose = paragraphs()
+    texts = [" ".join(prose[i % len(prose)] for i in range(j, j + 4)) for j in range(600)]  # long chunks
+    await copy_chunks(db, bot.id, unit(np.random.default_rng(19).standard_normal((600, 384))), texts)
+    cache = client.services.retriever.vectors
+    assert cache.eligible(bot.id, 600)  # by its vectors
+    loads = skipped_loads()
+    await search(client, bot, "anything")
+    await cache.wait_loaded()
+    assert skipped_loads() == loads + 1
+    assert not cache.eligible(bot.id, 600) and cache.matrix(bot.id, 600) is None
+    vector = await client.services.retriever.embed_query("anything")
+    assert await search(client, bot, "anything") == await exact_ids(db, bot.id, vector, 10)
+    await cache.wait_loaded()
+    assert skipped_loads() == loads + 1

@@ -66,10 +66,11 @@ RETRIEVAL_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 VECTOR_CACHE_BYTES = Gauge(
-    "retrieval_vector_cache_bytes", "Bytes of chatbots' chunk vectors held in this process (RETRIEVAL_VECTOR_CACHE_MB)."
+    "retrieval_vector_cache_bytes",
+    "Bytes of chatbots' chunk vectors and BM25 postings held in this process (RETRIEVAL_VECTOR_CACHE_MB).",
 )
 VECTOR_CACHE_LOADS = Counter(
     "retrieval_vector_cache_loads_total",
-    "Loads of a chatbot's chunk vectors into this process, by outcome (loaded, skipped: too large, failed).",
+    "Loads of a chatbot's chunk vectors and postings into this process, by outcome (loaded, skipped: too large, failed).",
     ["outcome"],
 )

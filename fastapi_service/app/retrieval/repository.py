@@ -4,8 +4,9 @@ A search is one statement (`ranked_chunks`): dense and BM25 candidates, their fu
 content of the top_k winners only, so a search costs one round trip and the text of chunks that
 lose never leaves the database. Large chatbots first run the HNSW query (`dense_approximate`) on
 the same connection and pass its ids in, both in `large_chatbot_search` (planned for the chatbot).
-Chatbots whose vectors the API process holds (app/retrieval/vectors.py) pass in the candidates
-found there, with the version of the chunk set they were read at (`chunk_vectors`).
+Chatbots the API process holds a copy of (vectors and BM25 postings, app/retrieval/vectors.py)
+pass in the dense candidates and BM25 top chunks found there, with the version of the chunk set
+and the text-search configuration they were read at (`chunk_copy`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 from uuid import UUID
@@ -80,18 +82,21 @@ dense AS (
     WHERE chatbot_id = :chatbot AND id = ANY(:dense_ids::bigint[])
 )"""
 
-# Candidates from the API's copy of the chatbot's vectors (app/retrieval/vectors.py), made at
-# version :cache_version of its chunk set: PostgreSQL recomputes their distances and keeps the
-# best :dense_limit by the exact scan's order, so the result is the exact scan's. If the chunk set
-# has changed since (migration 0313), the copy is ignored and the exact scan runs instead: each
-# branch sits under a one-time filter on `fresh`, and only one is executed. The candidates are
+# Candidates from the API's copy of the chatbot (app/retrieval/vectors.py), made at version
+# :cache_version of its chunk set with text-search configuration :cache_ts_config: PostgreSQL
+# recomputes their distances and keeps the best :dense_limit by the exact scan's order, so the
+# result is the exact scan's. If the chunk set (migrations 0313, 0315) or the configuration has
+# changed since, the copy is ignored and the exact scan runs instead: each branch sits under a
+# one-time filter on `fresh`, and only one is executed. The candidates are
 # looked up one by one by id: with `id = ANY(...)`, or a join, the generic plan read all the
 # chatbot's rows (it cannot know how few the candidates are).
 CHUNK_SET_VERSION = "coalesce((SELECT version FROM chunk_set_versions WHERE chatbot_id = :chatbot), 0)"
-DENSE_CACHED_CTE = f"""
+FRESH_CTE = f"""
 fresh AS (
-    SELECT {CHUNK_SET_VERSION} = :cache_version::bigint AS ok
-),
+    SELECT {CHUNK_SET_VERSION} = :cache_version::bigint
+           AND coalesce((SELECT ts_config FROM chatbots WHERE id = :chatbot) = :cache_ts_config::text, false) AS ok
+)"""
+DENSE_CACHED_CTE = """
 dense AS (
     (SELECT c.id, c.distance FROM unnest(:dense_ids::bigint[]) AS g(id) CROSS JOIN LATERAL (
         SELECT id, embedding <=> :vector AS distance FROM chunks
@@ -108,6 +113,22 @@ dense AS (
 )"""
 DENSE_CTES = {"exact": DENSE_EXACT_CTE, "given": DENSE_GIVEN_CTE, "cached": DENSE_CACHED_CTE}
 
+# BM25 from the API's copy of the chatbot's postings (app/retrieval/vectors.py), made at the same
+# version as its vectors: the top :keyword_limit chunks and their scores, as KEYWORD_CTES would
+# compute them (the same arithmetic on the same postings and statistics; only the order in which
+# a chunk's per-term scores are summed may differ, ~1e-16 of a score). Taken only if the copy is
+# fresh; else KEYWORD_CTES runs, under the same one-time filter as the dense side.
+KEYWORD_CACHED_CTES = (
+    KEYWORD_CTES.replace("\nkeyword AS (", "\nkeyword_scanned AS (")
+    + """,
+keyword AS (
+    SELECT g.chunk_id, g.score FROM unnest(:keyword_ids::bigint[], :keyword_scores::float8[]) AS g(chunk_id, score)
+    WHERE (SELECT ok FROM fresh)
+    UNION ALL
+    SELECT chunk_id, score FROM keyword_scanned WHERE NOT (SELECT ok FROM fresh)
+)"""
+)
+
 # Every candidate with its cosine and BM25 score (NULL if it is not a keyword candidate).
 DENSE_CANDIDATES = "SELECT id, 1 - distance AS cosine, NULL::float8 AS keyword FROM dense"
 KEYWORD_CANDIDATES = """
@@ -120,6 +141,23 @@ HYBRID_CANDIDATES = """
     SELECT c.id, 1 - (c.embedding <=> :vector) AS cosine, k.score AS keyword
     FROM keyword k JOIN chunks c ON c.id = k.chunk_id AND c.chatbot_id = :chatbot
     WHERE k.chunk_id NOT IN (SELECT id FROM dense)"""
+
+# With the copy's candidates the keyword rows are a parameter: looked up one by one by id, as the
+# dense ones (a join's generic plan read all the chatbot's rows).
+KEYWORD_CACHED_CANDIDATES = """
+    SELECT c.id, 1 - c.distance AS cosine, k.score AS keyword FROM keyword k CROSS JOIN LATERAL (
+        SELECT id, embedding <=> :vector AS distance FROM chunks
+        WHERE id = k.chunk_id AND chatbot_id = :chatbot OFFSET 0
+    ) AS c"""
+HYBRID_CACHED_CANDIDATES = (
+    """
+    SELECT d.id, 1 - d.distance AS cosine, k.score AS keyword
+    FROM dense d LEFT JOIN keyword k ON k.chunk_id = d.id
+    UNION ALL"""
+    + KEYWORD_CACHED_CANDIDATES
+    + """
+    WHERE k.chunk_id NOT IN (SELECT id FROM dense)"""
+)
 
 # Fusion of the candidates' scores; the same arithmetic, in the same order, as the Python it
 # replaced, so rankings did not move. Convex: min-max-normalised cosine and max-normalised BM25
@@ -171,18 +209,39 @@ def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
 
 
 @cache
-def ranked_sql(scoring: str, dense_source: str) -> tuple[str, tuple[str, ...]]:
+def ranked_sql(scoring: str, source: str) -> tuple[str, tuple[str, ...]]:
     """The search statement for one scoring ("dense", "keyword", "convex", "rrf") and one source of
-    dense candidates (DENSE_CTES: "exact", "given" by HNSW, "cached" by the API's copy, whose
-    statement also returns `cache_fresh`)."""
+    candidates: "exact" (PostgreSQL's scan and BM25), "given" (dense ids from HNSW) or "cached"
+    (dense ids and BM25 top chunks from the API's copy, checked: the statement also returns
+    `cache_fresh`)."""
     dense = scoring != "keyword"
     keyword = scoring != "dense"
-    ctes = [DENSE_CTES[dense_source]] if dense else []
-    ctes += [KEYWORD_CTES] if keyword else []
-    candidates = HYBRID_CANDIDATES if dense and keyword else DENSE_CANDIDATES if dense else KEYWORD_CANDIDATES
-    columns = "\n       (SELECT ok FROM fresh) AS cache_fresh," if dense and dense_source == "cached" else ""
+    cached = source == "cached"
+    ctes = [FRESH_CTE] if cached else []
+    ctes += [DENSE_CTES[source]] if dense else []
+    ctes += [KEYWORD_CACHED_CTES if cached else KEYWORD_CTES] if keyword else []
+    if dense and keyword:
+        candidates = HYBRID_CACHED_CANDIDATES if cached else HYBRID_CANDIDATES
+    elif dense:
+        candidates = DENSE_CANDIDATES
+    else:
+        candidates = KEYWORD_CACHED_CANDIDATES if cached else KEYWORD_CANDIDATES
+    columns = "\n       (SELECT ok FROM fresh) AS cache_fresh," if cached else ""
     sql = RANKED_SQL.format(ctes=",".join(ctes), candidates=candidates, score=SCORES[scoring], columns=columns)
     return _numbered(sql)
+
+
+@dataclass(frozen=True)
+class CopyCandidates:
+    """Candidates from the API's copy of a chatbot (app/retrieval/vectors.py), made at `version` of
+    its chunk set with its `ts_config`: dense ids (dense scorings) and the BM25 top chunks with
+    their scores (keyword scorings)."""
+
+    version: int
+    ts_config: str
+    dense_ids: list[int] | None = None
+    keyword_ids: list[int] | None = None
+    keyword_scores: list[float] | None = None
 
 
 async def ranked_chunks(
@@ -198,14 +257,14 @@ async def ranked_chunks(
     b: float,
     dense_weight: float,
     dense_ids: list[int] | None = None,
-    cache_version: int | None = None,
+    copy: CopyCandidates | None = None,
 ) -> list[asyncpg.Record]:
     """The top_k chunks by `scoring`, best first: id, cosine, keyword (BM25, 0 if none), score,
-    content, metadata and source. Dense candidates are `dense_ids` if given (HNSW's, or with
-    `cache_version` the API copy's, checked: then each row also says `cache_fresh`), else an exact
-    scan."""
-    dense_source = "exact" if dense_ids is None else "given" if cache_version is None else "cached"
-    sql, names = ranked_sql(scoring, dense_source)
+    content, metadata and source. Candidates come from the API's `copy` if given (checked: then each
+    row also says `cache_fresh`), else dense ones are `dense_ids` if given (HNSW's), else an exact
+    scan, and BM25 is PostgreSQL's."""
+    source = "cached" if copy is not None else "exact" if dense_ids is None else "given"
+    sql, names = ranked_sql(scoring, source)
     values: dict[str, Any] = {
         "chatbot": chatbot_id,
         "query": query,
@@ -217,9 +276,27 @@ async def ranked_chunks(
         "b": b,
         "dense_weight": dense_weight,
         "dense_ids": dense_ids,
-        "cache_version": cache_version,
     }
+    if copy is not None:
+        values |= {
+            "cache_version": copy.version,
+            "cache_ts_config": copy.ts_config,
+            "dense_ids": copy.dense_ids,
+            "keyword_ids": copy.keyword_ids,
+            "keyword_scores": copy.keyword_scores,
+        }
     return await conn.fetch(sql, *(values[name] for name in names))
+
+
+QUERY_TERMS_SQL = """
+SELECT coalesce(array_agg(DISTINCT u.lexeme), '{}') FROM unnest(chunk_tsvector($1, $2)) AS u
+"""
+
+
+async def query_terms(conn: Connection, ts_config: str, query: str) -> list[str]:
+    """The query's distinct lexemes in text-search configuration `ts_config`: the terms the search
+    statement looks up in the postings (KEYWORD_CTES' `q`)."""
+    return list(await conn.fetchval(QUERY_TERMS_SQL, ts_config, query))
 
 
 async def chunk_count(conn: Connection, chatbot_id: UUID) -> int:
@@ -227,15 +304,66 @@ async def chunk_count(conn: Connection, chatbot_id: UUID) -> int:
     return int(await conn.fetchval("SELECT coalesce(max(docs), 0) FROM bm25_stats WHERE chatbot_id = $1", chatbot_id))
 
 
-async def chunk_vectors(conn: Connection, chatbot_id: UUID, dimensions: int) -> tuple[int, np.ndarray, np.ndarray]:
-    """The version of the chatbot's chunk set (migration 0313) and its chunks' ids and vectors
-    [n, dimensions], read in one snapshot."""
+@dataclass(frozen=True)
+class ChunkCopyRows:
+    """What the API's copy of a chatbot is made of, read in one snapshot: the version of its chunk
+    set (migration 0313) and its text-search configuration; its chunks' ids (ascending), vectors
+    [n, dimensions] and BM25 lengths; N and avgdl as KEYWORD_CTES computes them; its postings by
+    term: the terms, how many postings each has, and their chunk ids and term frequencies, term
+    after term in the order of `terms`."""
+
+    version: int
+    ts_config: str
+    ids: np.ndarray
+    vectors: np.ndarray
+    doc_len: np.ndarray
+    n: float
+    avgdl: float
+    terms: list[str]
+    term_postings: np.ndarray
+    posting_ids: np.ndarray
+    posting_tf: np.ndarray
+
+
+STATS_SQL = _numbered(KEYWORD_CTES[KEYWORD_CTES.index("SELECT coalesce(max(docs)") : KEYWORD_CTES.index("),\ndf AS")])[
+    0
+]
+
+
+async def chunk_copy(conn: Connection, chatbot_id: UUID, dimensions: int) -> ChunkCopyRows:
+    """The chatbot's chunks, vectors and postings for the API's copy (app/retrieval/vectors.py)."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         version = await conn.fetchval(_numbered("SELECT " + CHUNK_SET_VERSION)[0], chatbot_id)
-        rows = await conn.fetch("SELECT id, embedding FROM chunks WHERE chatbot_id = $1", chatbot_id)
-    ids = np.fromiter((r["id"] for r in rows), dtype=np.int64, count=len(rows))
+        ts_config = await conn.fetchval("SELECT ts_config FROM chatbots WHERE id = $1", chatbot_id)
+        rows = await conn.fetch(
+            "SELECT c.id, c.embedding, coalesce(d.doc_len, 0) AS doc_len"
+            " FROM chunks c LEFT JOIN bm25_docs d ON d.chunk_id = c.id"
+            " WHERE c.chatbot_id = $1 ORDER BY c.id",
+            chatbot_id,
+        )
+        stats = await conn.fetchrow(STATS_SQL, chatbot_id)
+        assert stats is not None  # an aggregate: always one row
+        postings = await conn.fetch(
+            "SELECT term, array_agg(chunk_id ORDER BY chunk_id) AS ids, array_agg(tf ORDER BY chunk_id) AS tf"
+            " FROM bm25_postings WHERE chatbot_id = $1 GROUP BY term",
+            chatbot_id,
+        )
+    count = len(rows)
     vectors = np.stack([r["embedding"].to_numpy() for r in rows]) if rows else np.empty((0, dimensions), np.float32)
-    return int(version), ids, vectors
+    counts = np.fromiter((len(p["ids"]) for p in postings), dtype=np.int64, count=len(postings))
+    return ChunkCopyRows(
+        version=int(version),
+        ts_config=str(ts_config or "english"),
+        ids=np.fromiter((r["id"] for r in rows), dtype=np.int64, count=count),
+        vectors=vectors,
+        doc_len=np.fromiter((r["doc_len"] for r in rows), dtype=np.float64, count=count),
+        n=float(stats["n"]),
+        avgdl=float(stats["avgdl"]),
+        terms=[p["term"] for p in postings],
+        term_postings=counts,
+        posting_ids=np.fromiter((i for p in postings for i in p["ids"]), dtype=np.int64, count=int(counts.sum())),
+        posting_tf=np.fromiter((t for p in postings for t in p["tf"]), dtype=np.int32, count=int(counts.sum())),
+    )
 
 
 DENSE_APPROXIMATE_SQL = """

@@ -1,8 +1,9 @@
 """Hybrid retrieval for one chatbot: BM25 and dense candidates, fused, hydrated.
 
 Dense search is exact for chatbots up to `retrieval_exact_max_chunks` chunks (cheap, and never
-short; from `retrieval_vector_cache_min_chunks` its candidates come from the process's copy of the
-chatbot's vectors, checked by PostgreSQL: app/retrieval/vectors.py); larger chatbots use HNSW,
+short; from `retrieval_vector_cache_min_chunks` its candidates, and the BM25 top chunks, come from
+the process's copy of the chatbot's vectors and postings, checked by PostgreSQL:
+app/retrieval/vectors.py); larger chatbots use HNSW,
 with pgvector >= 0.8's iterative scan when available, and fall back to the exact scan whenever
 the index returns fewer rows than exist — so a tenant filter never yields short results. Fusion is a convex combination of max-normalised BM25 and min-max-normalised
 cosine (Bruch et al., 2022), or reciprocal rank fusion; it runs in the search statement itself
@@ -15,7 +16,7 @@ from __future__ import annotations
 import functools
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -63,6 +64,7 @@ class Retriever:
         self._counts: dict[UUID, tuple[float, int]] = {}
         self._iterative: bool | None = None
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._terms: OrderedDict[tuple[str, str], list[str]] = OrderedDict()
         self._uncased: bool | None = None  # whether the model ignores case (asked of its tokenizer once)
         self.vectors = VectorCache(
             pool,
@@ -97,6 +99,21 @@ class Retriever:
         if len(self._vectors) > QUERY_CACHE_SIZE:
             self._vectors.popitem(last=False)
         return vector
+
+    async def query_terms(self, conn: Connection, ts_config: str, query: str) -> list[str]:
+        """The query's lexemes in `ts_config`, parsed by PostgreSQL; recent ones are kept (LRU,
+        keyed by the configuration and the question with runs of whitespace as one space: to the
+        text-search parser any whitespace only separates tokens)."""
+        key = (ts_config, " ".join(query.split()))
+        terms = self._terms.get(key)
+        if terms is not None:
+            self._terms.move_to_end(key)
+            return terms
+        terms = await repository.query_terms(conn, ts_config, query)
+        self._terms[key] = terms
+        if len(self._terms) > QUERY_CACHE_SIZE:
+            self._terms.popitem(last=False)
+        return terms
 
     async def _iterative_scan(self, conn: Connection) -> bool:
         if self._iterative is None:
@@ -151,12 +168,18 @@ class Retriever:
                         dense_ids = await self._approximate_ids(conn, chatbot_id, vector, depth, n)
                     rows = await ranked(conn, chatbot_id, dense_ids=dense_ids)
             else:  # the search pool's generic plans (app/db/pool.py)
-                matrix = self.vectors.matrix(chatbot_id, n) if mode != Mode.KEYWORD else None
+                matrix = self.vectors.matrix(chatbot_id, n)
                 if matrix is None:
                     rows = await ranked(conn, chatbot_id)
-                else:  # candidates from this process's copy of the vectors, checked in the statement
-                    ids = matrix.candidates(vector, depth)
-                    rows = await ranked(conn, chatbot_id, dense_ids=ids, cache_version=matrix.version)
+                else:  # candidates from this process's copy of the chatbot, checked in the statement
+                    copy = repository.CopyCandidates(matrix.version, matrix.ts_config)
+                    if mode != Mode.KEYWORD:
+                        copy = replace(copy, dense_ids=matrix.candidates(vector, depth))
+                    if mode != Mode.DENSE:
+                        terms = await self.query_terms(conn, matrix.ts_config, query)
+                        ids, scores = matrix.keyword(terms, depth, self.settings.bm25_k1, self.settings.bm25_b)
+                        copy = replace(copy, keyword_ids=ids, keyword_scores=scores)
+                    rows = await ranked(conn, chatbot_id, copy=copy)
                     if not rows or not rows[0]["cache_fresh"]:
                         self.vectors.stale(chatbot_id, matrix.version)
         hits = [self._hit(row) for row in rows]

@@ -1,14 +1,23 @@
-"""In-process copies of chatbots' chunk vectors, for an exact dense search without PostgreSQL's scan.
+"""In-process copies of chatbots' chunk vectors and BM25 postings, for an exact dense search and
+BM25 without PostgreSQL's scans.
 
 PostgreSQL (pgvector 0.6 in pgserver) computes a cosine distance in ≈ 0.6 µs: 7 ms of a ~10,000-
-chunk chatbot's search is its exact scan. The same scan over a copy of the vectors is one matrix-
-vector product (≈ 0.5 ms of one core at 9,348 x 384, docs/benchmarks.md). A copy only proposes candidates; PostgreSQL has the
-last word, in the search statement (repository.DENSE_CACHED_CTE):
-- it checks the copy's version against `chunk_set_versions` (migration 0313), raised in the
-  transaction of every change to the chatbot's chunks, and scans exactly when they differ;
-- it recomputes the candidates' distances and keeps the best `limit` by its own order (distance,
-  then id). The candidates are every chunk scoring within `TIE_MARGIN` of the limit-th best here,
-  far above float32 rounding: the result is the exact scan's, ties included.
+chunk chatbot's search was its exact scan, and ≈ 3 ms its BM25 (the postings of the query's
+terms, read twice: their document frequencies, then their scores, grouped by chunk). The same scan
+over a copy of the vectors is one matrix-vector product (≈ 0.5 ms of one core at 9,348 x 384), the
+same BM25 over a copy of the postings a few array operations (docs/benchmarks.md). The copy is
+checked by the search statement (repository.FRESH_CTE) against `chunk_set_versions` (migrations
+0313 and 0315), raised in the transaction of every change to the chatbot's chunks and postings, and
+against the chatbot's text-search configuration; when either differs, PostgreSQL's scans run
+instead. With a fresh copy:
+- dense: PostgreSQL recomputes the candidates' distances and keeps the best `limit` by its own
+  order (distance, then id). The candidates are every chunk scoring within `TIE_MARGIN` of the
+  limit-th best here, far above float32 rounding: the result is the exact scan's, ties included.
+- BM25: the copy's top `limit` chunks and scores are taken as they are. They are the statement's
+  own (repository.KEYWORD_CTES): the same postings and statistics at the same version, the same
+  float8 arithmetic in the same order per posting, the query's terms parsed by PostgreSQL with the
+  copy's configuration (repository.query_terms). Only the order in which a chunk's per-term
+  scores are added may differ, by the last bit of a score.
 A stale or missing copy is (re)loaded in the background, one load at a time and each followed by
 a pause, so loads take at most `LOAD_SHARE` of the process's time even when more chatbots are
 searched than the budget holds; meanwhile a chatbot's searches are PostgreSQL's exact scan, as
@@ -21,6 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import sys
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -39,16 +50,57 @@ TIE_MARGIN = 1e-4  # cosine; float32 rounding of a 384-d dot product is ~1e-6
 
 
 @dataclass(frozen=True)
-class Matrix:
-    """One chatbot's chunk vectors at one version of its chunk set: unit rows, with their ids."""
+class Postings:
+    """One chatbot's BM25 postings: for each term, the slice `terms[term]` of `rows` (the chunk's
+    row in Matrix.ids, ascending) and `tf`; the chunks' lengths by row; N and avgdl."""
 
-    version: int
-    ids: np.ndarray  # int64 [n]
-    vectors: np.ndarray  # float32 [n, dim]
+    terms: dict[str, tuple[int, int]]
+    rows: np.ndarray  # int32 [postings]
+    tf: np.ndarray  # int32 [postings]
+    doc_len: np.ndarray  # float64 [chunks]
+    n: float
+    avgdl: float
 
     @property
     def nbytes(self) -> int:
-        return int(self.ids.nbytes + self.vectors.nbytes)
+        # the dict's table and its keys: a term is a short str (~50-60 bytes) and a tuple (~56)
+        keys = sum(sys.getsizeof(term) for term in self.terms) + 120 * len(self.terms)
+        return int(self.rows.nbytes + self.tf.nbytes + self.doc_len.nbytes + sys.getsizeof(self.terms) + keys)
+
+    def scores(self, terms: list[str], k1: float, b: float) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of the chunks holding any of `terms` (distinct) and their BM25 scores, with the
+        search statement's arithmetic (repository.KEYWORD_CTES), operation by operation, over all
+        the terms' postings at once; a chunk's per-term scores are added in the order of `terms`."""
+        spans = [span for span in map(self.terms.get, terms) if span is not None]
+        if not spans:
+            return np.empty(0, np.int64), np.empty(0, np.float64)
+        df = np.array([end - start for start, end in spans], dtype=np.float64)
+        idf = np.array([math.log(x) for x in (1 + (self.n - df + 0.5) / (df + 0.5)).tolist()])  # libm's, as ln
+        rows = np.concatenate([self.rows[start:end] for start, end in spans])
+        tf = np.concatenate([self.tf[start:end] for start, end in spans]).astype(np.float64)
+        dl = self.doc_len[rows]
+        weights = np.repeat(idf, df.astype(np.int64)) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / self.avgdl))
+        totals = np.bincount(rows, weights=weights, minlength=len(self.doc_len))  # in input order
+        held = np.zeros(len(self.doc_len), dtype=bool)  # the chunks with a posting (a bool scan is quick)
+        held[rows] = True
+        matched = np.flatnonzero(held)
+        return matched, totals[matched]
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """One chatbot's chunks at one version of its chunk set: unit vectors and BM25 postings, by
+    row, with their ids (ascending), and the text-search configuration they were indexed with."""
+
+    version: int
+    ts_config: str
+    ids: np.ndarray  # int64 [n]
+    vectors: np.ndarray  # float32 [n, dim]
+    postings: Postings
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.ids.nbytes + self.vectors.nbytes + self.postings.nbytes)
 
     def candidates(self, query: np.ndarray, limit: int) -> list[int]:
         """The ids of every chunk whose cosine to `query` is within TIE_MARGIN of the limit-th best."""
@@ -58,11 +110,29 @@ class Matrix:
         kth = np.partition(scores, len(scores) - limit)[len(scores) - limit]
         return [int(i) for i in self.ids[scores >= kth - TIE_MARGIN]]
 
+    def keyword(self, terms: list[str], limit: int, k1: float, b: float) -> tuple[list[int], list[float]]:
+        """The BM25 top `limit` chunks for the query's `terms`, best first (score, then id), and
+        their scores: the search statement's `keyword` rows."""
+        rows, scores = self.postings.scores(terms, k1, b)
+        if len(rows) > limit:
+            kth = np.partition(scores, len(scores) - limit)[len(scores) - limit]
+            kept = scores >= kth
+            rows, scores = rows[kept], scores[kept]
+        order = np.lexsort((rows, -scores))[:limit]  # rows ascend with ids: ties by id
+        return self.ids[rows[order]].tolist(), scores[order].tolist()
 
-def matrix_of(version: int, ids: np.ndarray, vectors: np.ndarray) -> Matrix:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    unit = (vectors / np.maximum(norms, np.finfo(np.float32).tiny)).astype(np.float32, copy=False)
-    return Matrix(version, ids.astype(np.int64, copy=False), unit)
+
+def matrix_of(rows: repository.ChunkCopyRows) -> Matrix:
+    norms = np.linalg.norm(rows.vectors, axis=1, keepdims=True)
+    unit = (rows.vectors / np.maximum(norms, np.finfo(np.float32).tiny)).astype(np.float32, copy=False)
+    ends = np.cumsum(rows.term_postings)
+    starts = ends - rows.term_postings
+    terms = {term: (int(start), int(end)) for term, start, end in zip(rows.terms, starts, ends, strict=True)}
+    positions = np.searchsorted(rows.ids, rows.posting_ids)
+    if len(positions) and (positions.max() >= len(rows.ids) or (rows.ids[positions] != rows.posting_ids).any()):
+        raise ValueError("a posting names a chunk outside the snapshot")
+    postings = Postings(terms, positions.astype(np.int32), rows.posting_tf, rows.doc_len, rows.n, rows.avgdl)
+    return Matrix(rows.version, rows.ts_config, rows.ids.astype(np.int64, copy=False), unit, postings)
 
 
 class VectorCache:
@@ -73,11 +143,15 @@ class VectorCache:
         self.dimensions = dimensions
         self._matrices: OrderedDict[UUID, Matrix] = OrderedDict()
         self._bytes = 0
+        self._chunk_bytes: dict[UUID, float] = {}  # bytes per chunk of each chatbot's last copy
         self._load: asyncio.Task[None] | None = None  # the one load in flight
         self._next_load_at = 0.0  # monotonic: the pause after the last load ends
 
-    def eligible(self, n: int) -> bool:
-        return n >= self.min_chunks and n * (self.dimensions * 4 + 8) <= self.budget_bytes
+    def eligible(self, chatbot_id: UUID, n: int) -> bool:
+        """Whether a copy of the chatbot's `n` chunks is worth loading and fits the budget, by its
+        vectors, or by what its last copy held per chunk (postings vary with the text)."""
+        per_chunk = max(self.dimensions * 4 + 8, self._chunk_bytes.get(chatbot_id, 0.0))
+        return n >= self.min_chunks and n * per_chunk <= self.budget_bytes
 
     def matrix(self, chatbot_id: UUID, n: int) -> Matrix | None:
         """The chatbot's copy (of `n` chunks, as last counted), or None: then a load is started if
@@ -86,7 +160,7 @@ class VectorCache:
         if matrix is not None:
             self._matrices.move_to_end(chatbot_id)
             return matrix
-        if self.eligible(n):
+        if self.eligible(chatbot_id, n):
             self._start_load(chatbot_id)
         return None
 
@@ -111,8 +185,8 @@ class VectorCache:
         started = time.monotonic()
         try:
             async with self.pool.acquire() as conn:
-                version, ids, vectors = await repository.chunk_vectors(conn, chatbot_id, self.dimensions)
-            matrix = matrix_of(version, ids, vectors)
+                rows = await repository.chunk_copy(conn, chatbot_id, self.dimensions)
+            matrix = matrix_of(rows)
         except Exception:  # searches go on with PostgreSQL's scan; a later one retries
             VECTOR_CACHE_LOADS.labels("failed").inc()
             logger.exception("loading a chatbot's vectors failed", extra={"chatbot_id": str(chatbot_id)})
@@ -121,7 +195,8 @@ class VectorCache:
             ended = time.monotonic()
             self._next_load_at = ended + (ended - started) * (1 / LOAD_SHARE - 1)
         self._remove(chatbot_id)
-        if not self.eligible(len(ids)):
+        self._chunk_bytes[chatbot_id] = matrix.nbytes / max(1, len(matrix.ids))
+        if len(matrix.ids) < self.min_chunks or matrix.nbytes > self.budget_bytes:
             VECTOR_CACHE_LOADS.labels("skipped").inc()
             return
         self._matrices[chatbot_id] = matrix
