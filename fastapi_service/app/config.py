@@ -138,8 +138,9 @@ class Settings(BaseSettings):
 
     # Retrieval and answers (docs/answering.md)
     retrieval_exact_max_chunks: int = Field(10_000, ge=0)  # larger chatbots use the HNSW index
-    # API processes hold the vectors of chatbots from this many chunks (up to the exact limit) for
-    # the exact scan, up to this many MiB each (app/retrieval/vectors.py); 0 MiB: none
+    # API processes hold the vectors and BM25 postings of chatbots from this many chunks (up to the
+    # exact limit) for the exact scan and BM25, up to this many MiB each (app/retrieval/vectors.py);
+    # 0 MiB: none
     retrieval_vector_cache_min_chunks: int = Field(2000, ge=0)
     retrieval_vector_cache_mb: int = Field(256, ge=0)
     retrieval_candidates: int = Field(50, ge=1, le=1000)  # per retriever, before fusion

@@ -20,10 +20,11 @@ instead. With a fresh copy:
   scores are added may differ, by the last bit of a score.
 A stale or missing copy is (re)loaded in the background, one load at a time and each followed by
 a pause, so loads take at most `LOAD_SHARE` of the process's time even when more chatbots are
-searched than the budget holds; meanwhile a chatbot's searches are PostgreSQL's exact scan, as
-without a copy. Copies are kept for chatbots of `min_chunks` chunks or more (smaller scans are
-cheap in PostgreSQL), least recently used first out beyond `budget_bytes`
-(RETRIEVAL_VECTOR_CACHE_MB per API process).
+searched than the budget holds; meanwhile a chatbot's searches are PostgreSQL's exact scan and
+BM25, as without a copy. Copies are kept for chatbots of `min_chunks` chunks or more (smaller
+scans are cheap in PostgreSQL), least recently used first out beyond `budget_bytes`
+(RETRIEVAL_VECTOR_CACHE_MB per API process); a chatbot whose last copy did not fit is not loaded
+again until its chunk count, at that copy's bytes per chunk, fits.
 """
 
 from __future__ import annotations
