@@ -35,15 +35,16 @@ from app.db.pool import Connection
 # by those, PostgreSQL estimated thousands of df rows and, for a chatbot holding most postings,
 # joined them to a sequential scan of all the postings (a 50,000-chunk chatbot's search: 200-300 ms
 # instead of ~15).
-KEYWORD_CTES = """
+BM25_STATS = """SELECT coalesce(max(docs), 0)::float8 AS n,
+           coalesce(max(total_len)::numeric / nullif(max(docs), 0), 1)::float8 AS avgdl
+    FROM bm25_stats WHERE chatbot_id = :chatbot"""
+KEYWORD_CTES = f"""
 q AS (
     SELECT DISTINCT u.lexeme AS term FROM unnest(chunk_tsvector(
         (SELECT ts_config FROM chatbots WHERE id = :chatbot), :query)) AS u
 ),
 stats AS (
-    SELECT coalesce(max(docs), 0)::float8 AS n,
-           coalesce(max(total_len)::numeric / nullif(max(docs), 0), 1)::float8 AS avgdl
-    FROM bm25_stats WHERE chatbot_id = :chatbot
+    {BM25_STATS}
 ),
 df AS (
     SELECT q.term, count(*)::float8 AS df
@@ -325,11 +326,6 @@ class ChunkCopyRows:
     posting_tf: np.ndarray
 
 
-STATS_SQL = _numbered(KEYWORD_CTES[KEYWORD_CTES.index("SELECT coalesce(max(docs)") : KEYWORD_CTES.index("),\ndf AS")])[
-    0
-]
-
-
 async def chunk_copy(conn: Connection, chatbot_id: UUID, dimensions: int) -> ChunkCopyRows:
     """The chatbot's chunks, vectors and postings for the API's copy (app/retrieval/vectors.py)."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
@@ -341,7 +337,7 @@ async def chunk_copy(conn: Connection, chatbot_id: UUID, dimensions: int) -> Chu
             " WHERE c.chatbot_id = $1 ORDER BY c.id",
             chatbot_id,
         )
-        stats = await conn.fetchrow(STATS_SQL, chatbot_id)
+        stats = await conn.fetchrow(_numbered(BM25_STATS)[0], chatbot_id)
         assert stats is not None  # an aggregate: always one row
         postings = await conn.fetch(
             "SELECT term, array_agg(chunk_id ORDER BY chunk_id) AS ids, array_agg(tf ORDER BY chunk_id) AS tf"
@@ -353,7 +349,7 @@ async def chunk_copy(conn: Connection, chatbot_id: UUID, dimensions: int) -> Chu
     counts = np.fromiter((len(p["ids"]) for p in postings), dtype=np.int64, count=len(postings))
     return ChunkCopyRows(
         version=int(version),
-        ts_config=str(ts_config or "english"),
+        ts_config=ts_config or "",  # no chatbot row: a configuration no search matches
         ids=np.fromiter((r["id"] for r in rows), dtype=np.int64, count=count),
         vectors=vectors,
         doc_len=np.fromiter((r["doc_len"] for r in rows), dtype=np.float64, count=count),
