@@ -339,14 +339,21 @@ async def chunk_copy(conn: Connection, chatbot_id: UUID, dimensions: int) -> Chu
         )
         stats = await conn.fetchrow(_numbered(BM25_STATS)[0], chatbot_id)
         assert stats is not None  # an aggregate: always one row
-        postings = await conn.fetch(
-            "SELECT term, array_agg(chunk_id ORDER BY chunk_id) AS ids, array_agg(tf ORDER BY chunk_id) AS tf"
-            " FROM bm25_postings WHERE chatbot_id = $1 GROUP BY term",
+        # the terms with their posting counts, and all the postings as two arrays, in one order
+        # (the same collation, in one snapshot): a few values per term, not a row per posting
+        terms = await conn.fetch(
+            "SELECT term, count(*) AS postings FROM bm25_postings WHERE chatbot_id = $1 GROUP BY term ORDER BY term",
             chatbot_id,
         )
+        postings = await conn.fetchrow(
+            "SELECT coalesce(array_agg(chunk_id ORDER BY term, chunk_id), '{}') AS ids,"
+            " coalesce(array_agg(tf ORDER BY term, chunk_id), '{}') AS tf"
+            " FROM bm25_postings WHERE chatbot_id = $1",
+            chatbot_id,
+        )
+        assert postings is not None  # an aggregate: always one row
     count = len(rows)
     vectors = np.stack([r["embedding"].to_numpy() for r in rows]) if rows else np.empty((0, dimensions), np.float32)
-    counts = np.fromiter((len(p["ids"]) for p in postings), dtype=np.int64, count=len(postings))
     return ChunkCopyRows(
         version=int(version),
         ts_config=ts_config or "",  # no chatbot row: a configuration no search matches
@@ -355,10 +362,10 @@ async def chunk_copy(conn: Connection, chatbot_id: UUID, dimensions: int) -> Chu
         doc_len=np.fromiter((r["doc_len"] for r in rows), dtype=np.float64, count=count),
         n=float(stats["n"]),
         avgdl=float(stats["avgdl"]),
-        terms=[p["term"] for p in postings],
-        term_postings=counts,
-        posting_ids=np.fromiter((i for p in postings for i in p["ids"]), dtype=np.int64, count=int(counts.sum())),
-        posting_tf=np.fromiter((t for p in postings for t in p["tf"]), dtype=np.int32, count=int(counts.sum())),
+        terms=[t["term"] for t in terms],
+        term_postings=np.fromiter((t["postings"] for t in terms), dtype=np.int64, count=len(terms)),
+        posting_ids=np.array(postings["ids"], dtype=np.int64),
+        posting_tf=np.array(postings["tf"], dtype=np.int32),
     )
 
 

@@ -130,8 +130,10 @@ def matrix_of(rows: repository.ChunkCopyRows) -> Matrix:
     starts = ends - rows.term_postings
     terms = {term: (int(start), int(end)) for term, start, end in zip(rows.terms, starts, ends, strict=True)}
     positions = np.searchsorted(rows.ids, rows.posting_ids)
-    if len(positions) and (positions.max() >= len(rows.ids) or (rows.ids[positions] != rows.posting_ids).any()):
-        raise ValueError("a posting names a chunk outside the snapshot")
+    if int(rows.term_postings.sum()) != len(rows.posting_ids) or (
+        len(positions) and (positions.max() >= len(rows.ids) or (rows.ids[positions] != rows.posting_ids).any())
+    ):
+        raise ValueError("the postings do not match the snapshot's chunks and terms")
     postings = Postings(terms, positions.astype(np.int32), rows.posting_tf, rows.doc_len, rows.n, rows.avgdl)
     return Matrix(rows.version, rows.ts_config, rows.ids.astype(np.int64, copy=False), unit, postings)
 
