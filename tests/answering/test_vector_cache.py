@@ -409,3 +409,20 @@ async def test_a_copy_whose_postings_overflow_the_budget_is_not_loaded_again(app
     assert await search(client, bot, "anything") == await exact_ids(db, bot.id, vector, 10)
     await cache.wait_loaded()
     assert skipped_loads() == loads + 1
+
+
+async def test_a_keyword_search_that_matches_nothing_keeps_the_copy(app_factory, db_url, db):
+    """No rows say nothing of the copy's freshness: a question of unknown words must not drop a
+    fresh copy (each drop costs a load, and typos are common)."""
+    client = await app_factory(make_settings(database_url=db_url, retrieval_vector_cache_min_chunks=100))
+    bot = await create_bot(client, rate_limits=LIMITS)
+    texts = paragraphs()[:200]
+    await copy_chunks(db, bot.id, unit(np.random.default_rng(20).standard_normal((200, 384))), texts)
+    matrix = await loaded_copy(client, bot, 200)
+    loads = REGISTRY.get_sample_value("retrieval_vector_cache_loads_total", {"outcome": "loaded"})
+    for _ in range(3):
+        assert await search(client, bot, "zyxwvut qwertyuiop", mode="keyword") == []
+    cache = client.services.retriever.vectors
+    await cache.wait_loaded()
+    assert cache.matrix(bot.id, 200) is matrix
+    assert REGISTRY.get_sample_value("retrieval_vector_cache_loads_total", {"outcome": "loaded"}) == loads

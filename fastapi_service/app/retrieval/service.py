@@ -180,7 +180,9 @@ class Retriever:
                         ids, scores = matrix.keyword(terms, depth, self.settings.bm25_k1, self.settings.bm25_b)
                         copy = replace(copy, keyword_ids=ids, keyword_scores=scores)
                     rows = await ranked(conn, chatbot_id, copy=copy)
-                    if not rows or not rows[0]["cache_fresh"]:
+                    # no rows: a dense search of a chatbot left without chunks (stale), or a keyword
+                    # search that matched nothing (says nothing of the copy)
+                    if (not rows[0]["cache_fresh"]) if rows else mode != Mode.KEYWORD:
                         self.vectors.stale(chatbot_id, matrix.version)
         hits = [self._hit(row) for row in rows]
         RETRIEVAL_SECONDS.observe(time.perf_counter() - started)
