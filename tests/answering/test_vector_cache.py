@@ -292,8 +292,11 @@ async def test_bm25_through_the_copy_is_postgresqls_own(app_factory, db_url, db)
     queries = [texts[i][:120] for i in range(0, 250, 6)] + [" ".join(rng.choice(words, 4)) for _ in range(20)]
     queries += ["the", "zyxwvut qwerty", "signed webhooks"]  # a stop word; unknown words; a common term
 
+    def near(a, b):
+        return a == pytest.approx(b, rel=1e-12)
+
     async def compare(matrix, scorings):
-        compared = dict.fromkeys(scorings, 0)
+        compared, cut = dict.fromkeys(scorings, 0), dict.fromkeys(scorings, 0)
         async with retriever.pool.acquire() as conn:
             for query in queries:
                 vector = unit(rng.standard_normal(384))
@@ -302,7 +305,11 @@ async def test_bm25_through_the_copy_is_postgresqls_own(app_factory, db_url, db)
                     depth = 10 if scoring == "keyword" else 50
                     args = {"scoring": scoring, "query": query, "vector": vector, "top_k": 10, "depth": depth}
                     args |= {"k1": settings.bm25_k1, "b": settings.bm25_b, "dense_weight": 0.5}
-                    ids, scores = matrix.keyword(terms, depth, settings.bm25_k1, settings.bm25_b)
+                    ids, scores = matrix.keyword(terms, depth + 1, settings.bm25_k1, settings.bm25_b)
+                    if scoring != "keyword" and len(scores) > depth and near(scores[depth - 1], scores[depth]):
+                        cut[scoring] += 1  # which of two near-equal chunks is the last candidate is
+                        continue  # a coin toss on both sides, and fusion normalises over the candidates
+                    ids, scores = ids[:depth], scores[:depth]
                     dense = None if scoring == "keyword" else matrix.candidates(vector, depth)
                     copy = repository.CopyCandidates(matrix.version, matrix.ts_config, dense, ids, scores)
                     through_copy = await repository.ranked_chunks(conn, bot.id, copy=copy, **args)
@@ -310,8 +317,10 @@ async def test_bm25_through_the_copy_is_postgresqls_own(app_factory, db_url, db)
                     assert [r["cache_fresh"] for r in through_copy] == [True] * len(through_copy)
                     assert_same_ranking(through_copy, own)
                     compared[scoring] += bool(own)
-        # in keyword mode every query finds chunks but the stop word and the unknown words
-        assert compared == {s: len(queries) - 2 if s == "keyword" else len(queries) for s in scorings}
+        # in keyword mode every query finds chunks but the stop word and the unknown words; fused
+        # scorings skip the few queries whose BM25 candidates end between near-equal chunks
+        assert all(cut[s] <= len(queries) // 4 for s in scorings), cut
+        assert compared == {s: len(queries) - 2 if s == "keyword" else len(queries) - cut[s] for s in scorings}
 
     await compare(await loaded_copy(client, bot, len(texts)), ("keyword", "convex", "rrf"))
     await copy_chunks(db, bot.id, unit(rng.standard_normal((40, 384))), texts[:40])  # identical chunks
