@@ -18,7 +18,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -56,6 +56,29 @@ class Hit:
     ordinal: int = 0  # the chunk's position in its source
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Recent(Generic[K, V]):
+    """The `size` most recently used values by key (LRU): popular questions repeat."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._values: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        value = self._values.get(key)
+        if value is not None:
+            self._values.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self._values[key] = value
+        if len(self._values) > self.size:
+            self._values.popitem(last=False)
+
+
 class Retriever:
     def __init__(self, pool: asyncpg.Pool, embedder: EmbeddingService, settings: Settings) -> None:
         self.pool = pool
@@ -63,8 +86,8 @@ class Retriever:
         self.settings = settings
         self._counts: dict[UUID, tuple[float, int]] = {}
         self._iterative: bool | None = None
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._terms: OrderedDict[tuple[str, str], list[str]] = OrderedDict()
+        self._vectors: Recent[str, np.ndarray] = Recent(QUERY_CACHE_SIZE)
+        self._terms: Recent[tuple[str, str], list[str]] = Recent(QUERY_CACHE_SIZE)
         self._uncased: bool | None = None  # whether the model ignores case (asked of its tokenizer once)
         self.vectors = VectorCache(
             pool,
@@ -91,13 +114,9 @@ class Retriever:
         the normalised question)."""
         key = self._cache_key(query)
         vector = self._vectors.get(key)
-        if vector is not None:
-            self._vectors.move_to_end(key)
-            return vector
-        vector = await self.embedder.embed_one(query)
-        self._vectors[key] = vector
-        if len(self._vectors) > QUERY_CACHE_SIZE:
-            self._vectors.popitem(last=False)
+        if vector is None:
+            vector = await self.embedder.embed_one(query)
+            self._vectors.put(key, vector)
         return vector
 
     async def query_terms(self, conn: Connection, ts_config: str, query: str) -> list[str]:
@@ -106,13 +125,9 @@ class Retriever:
         text-search parser any whitespace only separates tokens)."""
         key = (ts_config, " ".join(query.split()))
         terms = self._terms.get(key)
-        if terms is not None:
-            self._terms.move_to_end(key)
-            return terms
-        terms = await repository.query_terms(conn, ts_config, query)
-        self._terms[key] = terms
-        if len(self._terms) > QUERY_CACHE_SIZE:
-            self._terms.popitem(last=False)
+        if terms is None:
+            terms = await repository.query_terms(conn, ts_config, query)
+            self._terms.put(key, terms)
         return terms
 
     async def _iterative_scan(self, conn: Connection) -> bool:
