@@ -54,14 +54,11 @@ def backend(name: str, onnx_dir: Path | None = None, threads: int = 2) -> Embedd
     return service
 
 
-# The float32 export meets 0.99 on every text. onnx-int8 meets it on average, and text by text
-# within its FLOOR: the export keeps 11 of its 48 MatMuls in float32 (onnx_export.float32_matmuls)
-# and each text is run alone (its activation scales are its own); fully quantized and batched, a
-# four-word heading fell to 0.965. Its worst text depends on the CPU's int8 kernels: 0.991 on the
-# machine of 2026-12-02 (the heading "Not done, and why"), 0.985 for the same heading on an
-# AVX2-only AMD EPYC (no VNNI) on 2026-12-07, where onnxruntime's `reduce_range` made it worse
-# (0.980). Retrieval quality is held by the SciFact benchmark (within 0.5 nDCG@10 of torch).
-FLOOR = {"onnx": 0.99, "onnx-int8": 0.98}
+# Both exports meet 0.99 on every text. onnx-int8 does because the export keeps 11 of its 48
+# MatMuls in float32 (onnx_export.float32_matmuls), quantizes the weights as uint8 (int8 weights
+# gave 0.985 for the heading "Not done, and why" on an AVX2-only CPU without VNNI, whose int8
+# kernel saturates) and each text is run alone (its activation scales are its own); fully
+# quantized and batched, a four-word heading fell to 0.965.
 
 
 @pytest.mark.parametrize("name", ["onnx", "onnx-int8"])
@@ -75,7 +72,7 @@ def test_onnx_vectors_match_torch_per_text(name: str, texts, torch_vectors) -> N
         cosines = np.sum(vectors * reference, axis=1)
         worst = int(np.argmin(cosines))
         assert np.mean(cosines) >= 0.99
-        assert cosines[worst] >= FLOOR[name], f"{name}: cosine {cosines[worst]:.4f} vs torch for {inputs[worst][:80]!r}"
+        assert cosines[worst] >= 0.99, f"{name}: cosine {cosines[worst]:.4f} vs torch for {inputs[worst][:80]!r}"
     service.close()
 
 
