@@ -4,11 +4,14 @@ import asyncio
 import shutil
 import socket
 import subprocess
+import threading
 
 import httpx
 import pytest
 
+from app.errors import RateLimited
 from app.ratelimit.client_ip import client_ip, parse_networks
+from app.ratelimit.service import Budget, RateLimiter
 from tests.answering.helpers import answering_settings as make_settings
 from tests.answering.helpers import create_bot
 
@@ -150,3 +153,22 @@ async def test_memory_storage_is_per_process(app_factory, db_url):
     ]
     assert codes == [200, 200, 200, 200]
     await asyncio.sleep(0)
+
+
+async def test_in_process_limits_take_no_thread_per_request():
+    """The in-process storage is limits' async one: counting a request starts no thread (the
+    synchronous MemoryStorage starts a threading.Timer every 10 ms while it holds a counter, a
+    thread per request or so under load), and the budget still holds."""
+    limiter = RateLimiter("memory://", "5/minute", "100/minute")
+    await asyncio.sleep(0.05)  # past anything the constructor may have started
+    before = set(threading.enumerate())
+    started: set[threading.Thread] = set()
+    budget = Budget("key", "k", limiter.default_key)
+    for _ in range(5):
+        await limiter.check([budget])
+        started |= set(threading.enumerate()) - before  # Thread objects, not idents: idents are reused
+        await asyncio.sleep(0.02)  # past the synchronous storage's 10 ms expiry timer
+    with pytest.raises(RateLimited) as refused:
+        await limiter.check([budget])
+    assert started == set()
+    assert 1 <= int(refused.value.headers["Retry-After"]) <= 60
