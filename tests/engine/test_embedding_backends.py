@@ -57,7 +57,7 @@ def backend(name: str, onnx_dir: Path | None = None, threads: int = 2) -> Embedd
 # Both exports meet 0.99 on every text. onnx-int8 does because the export keeps 11 of its 48
 # MatMuls in float32 (onnx_export.float32_matmuls), quantizes the weights as uint8 (int8 weights
 # gave 0.985 for the heading "Not done, and why" on an AVX2-only CPU without VNNI, whose int8
-# kernel saturates) and each text is run alone (its activation scales are its own); fully
+# kernel can saturate) and each text is run alone (its activation scales are its own); fully
 # quantized and batched, a four-word heading fell to 0.965.
 
 

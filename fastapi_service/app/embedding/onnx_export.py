@@ -135,7 +135,7 @@ def export(out_dir: Path, model_path: Path | None = None) -> dict[str, Any]:
         # onnxruntime's uint8 x int8 kernel adds pairs of products in saturating 16-bit lanes
         # (onnxruntime's quantization guide names this, and reduce_range or uint8 weights as remedies).
         # Measured on such a CPU (AMD EPYC, 2026-12-07) over the four sets of `float32_matmuls`:
-        # worst cosine 0.985 -> 0.9905, mean 0.995 -> 0.997, for ~5 % more CPU per text;
+        # worst cosine 0.985 -> 0.9905, mean 0.995 -> 0.997, for ~8 % slower encoding;
         # reduce_range gave 0.980.
         matmuls = [
             node.name for node in onnx.load(str(fp32), load_external_data=False).graph.node if node.op_type == "MatMul"
