@@ -4,6 +4,7 @@ the very next search, and the memory budget holds."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from pathlib import Path
 
@@ -309,6 +310,9 @@ async def test_bm25_through_the_copy_is_postgresqls_own(app_factory, db_url, db)
                     if scoring != "keyword" and len(scores) > depth and near(scores[depth - 1], scores[depth]):
                         cut[scoring] += 1  # which of two near-equal chunks is the last candidate is
                         continue  # a coin toss on both sides, and fusion normalises over the candidates
+                    if scoring == "rrf" and any(near(x, y) for x, y in itertools.pairwise(scores[:depth])):
+                        cut[scoring] += 1  # the order of two near-equal candidates is a coin toss too, and
+                        continue  # reciprocal ranks make it a score
                     ids, scores = ids[:depth], scores[:depth]
                     dense = None if scoring == "keyword" else matrix.candidates(vector, depth)
                     copy = repository.CopyCandidates(matrix.version, matrix.ts_config, dense, ids, scores)
