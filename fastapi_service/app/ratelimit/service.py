@@ -73,4 +73,4 @@ def async_storage(url: str) -> tuple[str, dict[str, str]]:
     `redis://...` (or `rediss://`) name the async storages; Redis through redis-py, which the engine
     pins (limits' async default would be coredis)."""
     uri = url if url.startswith("async+") else f"async+{url}"
-    return uri, ({"implementation": "redispy"} if uri.startswith(("async+redis", "async+rediss")) else {})
+    return uri, ({"implementation": "redispy"} if uri.startswith("async+redis") else {})  # rediss:// too
