@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/query_latency.py [--chunks 100000] [--chatbots 200] [--clients 32]
         [--requests 4000] [--distinct-queries 400] [--port 8031] [--api-workers 1] [--open-loop]
-        [--vector-cache-mb 256 | 0,256,...]
+        [--vector-cache-mb 256 | 0,256,...] [--engine-tree BEFORE/fastapi_service,fastapi_service,...]
     .venv/bin/python bench/query_latency.py --scifact [../shared/data/scifact] --open-loop  # one chatbot
 
 Starts its own PostgreSQL + pgvector (pgserver) and `python -m app` on 127.0.0.1, creates the
@@ -23,8 +23,9 @@ capacity), then with --open-loop at 50 % and 80 % of that capacity with Poisson 
 request's latency runs from its scheduled arrival (a late server cannot hide queueing: no
 coordinated omission). Every phase reports p50/p99 and the CPU per search of the engine
 process(es) and of PostgreSQL (all its processes), from /proc via psutil. Last, recall@10 of the
-engine's dense search against exact SQL search. With several --vector-cache-mb values the engine
-is started once per value, on the same data, and every phase is run again. Loopback only.
+engine's dense search against exact SQL search. With several --vector-cache-mb values or
+--engine-tree source trees the engine is started once per (tree, value), on the same data, and
+every phase is run again. Loopback only.
 """
 
 from __future__ import annotations
@@ -357,11 +358,12 @@ async def run(args: argparse.Namespace) -> None:
     try:
         keys: dict[uuid.UUID, str] = {}
         queries: list[tuple[uuid.UUID, str]] = []
-        for cache_mb in args.vector_cache_mb:  # one engine start per value, on the same data
+        # one engine start per tree and value, on the same data
+        for tree, cache_mb in [(tree, mb) for tree in args.engine_tree for mb in args.vector_cache_mb]:
             procs = [
                 subprocess.Popen(
                     [sys.executable, "-m", "app"],
-                    cwd=REPO / "fastapi_service",
+                    cwd=tree,
                     env={**env, "PORT": str(port), "RETRIEVAL_VECTOR_CACHE_MB": str(cache_mb)},
                     stdout=log,
                     stderr=log,
@@ -379,7 +381,7 @@ async def run(args: argparse.Namespace) -> None:
                 keys = await create_chatbots(urls[0], args.secret, args.chatbots)
                 print(f"loading {args.chunks} chunks over {args.chatbots} chatbots", flush=True)
                 queries = await load_chunks(dsn, list(keys), args.chunks, seed=11)
-            print(f"== RETRIEVAL_VECTOR_CACHE_MB={cache_mb}", flush=True)
+            print(f"== engine {tree}, RETRIEVAL_VECTOR_CACHE_MB={cache_mb}", flush=True)
             await phases(args, urls, dsn, keys, queries, CpuMeter([p.pid for p in procs], server.get_pid()))
             stop(procs)
             procs = []
@@ -456,6 +458,13 @@ def main() -> None:
         type=lambda text: [int(part) for part in text.split(",")],
         default=[256],
         help="engine's RETRIEVAL_VECTOR_CACHE_MB; several (0,256,0,256): one engine start each, same data",
+    )
+    parser.add_argument(
+        "--engine-tree",
+        type=lambda text: [Path(part).resolve() for part in text.split(",")],
+        default=[REPO / "fastapi_service"],
+        help="engine source trees (before,after,...: e.g. a `git archive` of the base commit's fastapi_service); "
+        "one engine start each, same data and database (their migrations must match)",
     )
     asyncio.run(run(parser.parse_args()))
 

@@ -212,6 +212,50 @@ async def test_copies_stay_within_the_budget_least_recently_used_out(app_factory
     assert cache.matrix(second.id, 1000) is None
 
 
+def synthetic_matrix(n, dim=384, seed=7):
+    """A copy of `n` random unit vectors (ids 1..n), without postings."""
+    vectors_ = unit(np.random.default_rng(seed).standard_normal((n, dim)))
+    empty = np.zeros(0, dtype=np.int64)
+    rows = repository.ChunkCopyRows(
+        1, "english", np.arange(1, n + 1, dtype=np.int64), vectors_, np.ones(n), float(n), 1.0, [], empty, empty, empty
+    )
+    return vectors.matrix_of(rows), vectors_
+
+
+def scan_samples():
+    return [REGISTRY.get_sample_value(f"retrieval_vector_scan_queries_{s}") or 0.0 for s in ("count", "sum")]
+
+
+async def test_concurrent_searches_of_a_copy_share_one_product_and_each_gets_its_own_candidates():
+    import asyncio
+
+    matrix, vectors_ = synthetic_matrix(3000)
+    cache = vectors.VectorCache(None, budget_bytes=1 << 30, min_chunks=1, dimensions=384)
+    queries = unit(np.random.default_rng(8).standard_normal((12, 384)))
+    queries[3] = vectors_[41]  # one query is a chunk's own vector
+    scans, searches = scan_samples()
+
+    tasks = [asyncio.create_task(cache.candidates(matrix, q, 50)) for q in queries]
+    await asyncio.sleep(0)  # every search is waiting for the same scan
+    tasks[5].cancel()  # a search given up before the scan runs takes no part in it
+    done = await asyncio.gather(*tasks, return_exceptions=True)
+
+    assert isinstance(done[5], asyncio.CancelledError)
+    assert scan_samples() == [scans + 1, searches + 11]
+    exact = vectors_.astype(np.float64) @ queries.astype(np.float64).T
+    for i, found in enumerate(done):
+        if i == 5:
+            continue
+        assert found == matrix.candidates(queries[i], 50)
+        assert set(np.argsort(-exact[:, i], kind="stable")[:50] + 1) <= set(found)  # the exact top 50
+        assert len(found) < 60
+    assert 42 in done[3]
+    # a later search is a scan of its own, and a limit beyond the copy scans nothing
+    assert await cache.candidates(matrix, queries[0], 50) == done[0]
+    assert await cache.candidates(matrix, queries[0], 3000) == list(range(1, 3001))
+    assert scan_samples() == [scans + 2, searches + 12]
+
+
 async def test_the_api_runs_numpys_blas_on_one_thread(client):
     """The copies' products are small; OpenBLAS's idle threads would spin after each (app/main.py)."""
     from threadpoolctl import threadpool_info

@@ -74,3 +74,8 @@ VECTOR_CACHE_LOADS = Counter(
     "Loads of a chatbot's chunk vectors and postings into this process, by outcome (loaded, skipped: too large, failed).",
     ["outcome"],
 )
+VECTOR_SCAN_QUERIES = Histogram(
+    "retrieval_vector_scan_queries",
+    "Searches answered by one matrix product over a chatbot's copied vectors (concurrent searches of a chatbot share one).",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)

@@ -189,7 +189,7 @@ class Retriever:
                 else:  # candidates from this process's copy of the chatbot, checked in the statement
                     copy = repository.CopyCandidates(matrix.version, matrix.ts_config)
                     if mode != Mode.KEYWORD:
-                        copy = replace(copy, dense_ids=matrix.candidates(vector, depth))
+                        copy = replace(copy, dense_ids=await self.vectors.candidates(matrix, vector, depth))
                     if mode != Mode.DENSE:
                         terms = await self.query_terms(conn, matrix.ts_config, query)
                         ids, scores = matrix.keyword(terms, depth, self.settings.bm25_k1, self.settings.bm25_b)

@@ -5,7 +5,9 @@ PostgreSQL (pgvector 0.6 in pgserver) computes a cosine distance in ≈ 0.6 µs:
 chunk chatbot's search was its exact scan, and ≈ 3 ms its BM25 (the postings of the query's
 terms, read twice: their document frequencies, then their scores, grouped by chunk). The same scan
 over a copy of the vectors is one matrix-vector product (≈ 0.5 ms of one core at 9,348 x 384), the
-same BM25 over a copy of the postings a few array operations (docs/benchmarks.md). The copy is
+same BM25 over a copy of the postings a few array operations (docs/benchmarks.md). The vectors are
+stored by column, and the concurrent searches of one copy share one product (VectorCache.candidates):
+the matrix is read from memory once for all of them, which is what the product costs. The copy is
 checked by the search statement (repository.FRESH_CTE) against `chunk_set_versions` (migrations
 0313 and 0315), raised in the transaction of every change to the chatbot's chunks and postings, and
 against the chatbot's text-search configuration; when either differs, PostgreSQL's scans run
@@ -35,13 +37,13 @@ import math
 import sys
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from uuid import UUID
 
 import asyncpg
 import numpy as np
 
-from app.observability.metrics import VECTOR_CACHE_BYTES, VECTOR_CACHE_LOADS
+from app.observability.metrics import VECTOR_CACHE_BYTES, VECTOR_CACHE_LOADS, VECTOR_SCAN_QUERIES
 from app.retrieval import repository
 
 logger = logging.getLogger(__name__)
@@ -96,18 +98,28 @@ class Matrix:
     version: int
     ts_config: str
     ids: np.ndarray  # int64 [n]
-    vectors: np.ndarray  # float32 [n, dim]
+    columns: np.ndarray  # float32 [dim, n]: chunk vectors by column (a query's product streams its rows)
     postings: Postings
 
     @property
     def nbytes(self) -> int:
-        return int(self.ids.nbytes + self.vectors.nbytes + self.postings.nbytes)
+        return int(self.ids.nbytes + self.columns.nbytes + self.postings.nbytes)
+
+    def cosines(self, queries: np.ndarray) -> np.ndarray:
+        """The cosines of unit `queries` ([dim] or [k, dim], float32) to every chunk: [n] or [k, n]."""
+        cosines: np.ndarray = queries @ self.columns
+        return cosines
 
     def candidates(self, query: np.ndarray, limit: int) -> list[int]:
         """The ids of every chunk whose cosine to `query` is within TIE_MARGIN of the limit-th best."""
         if limit >= len(self.ids):
             return [int(i) for i in self.ids]
-        scores = self.vectors @ query
+        return self.candidates_of(self.cosines(query), limit)
+
+    def candidates_of(self, scores: np.ndarray, limit: int) -> list[int]:
+        """`candidates` from one query's cosines to every chunk."""
+        if limit >= len(self.ids):
+            return [int(i) for i in self.ids]
         kth = np.partition(scores, len(scores) - limit)[len(scores) - limit]
         return [int(i) for i in self.ids[scores >= kth - TIE_MARGIN]]
 
@@ -123,6 +135,14 @@ class Matrix:
         return self.ids[rows[order]].tolist(), scores[order].tolist()
 
 
+@dataclass
+class _Scan:
+    """The searches waiting for the next product of one copy: (query, limit, future) each."""
+
+    matrix: Matrix
+    waiting: list[tuple[np.ndarray, int, asyncio.Future[list[int]]]] = field(default_factory=list)
+
+
 def matrix_of(rows: repository.ChunkCopyRows) -> Matrix:
     norms = np.linalg.norm(rows.vectors, axis=1, keepdims=True)
     unit = (rows.vectors / np.maximum(norms, np.finfo(np.float32).tiny)).astype(np.float32, copy=False)
@@ -135,7 +155,8 @@ def matrix_of(rows: repository.ChunkCopyRows) -> Matrix:
     ):
         raise ValueError("the postings do not match the snapshot's chunks and terms")
     postings = Postings(terms, positions.astype(np.int32), rows.posting_tf, rows.doc_len, rows.n, rows.avgdl)
-    return Matrix(rows.version, rows.ts_config, rows.ids.astype(np.int64, copy=False), unit, postings)
+    columns = np.ascontiguousarray(unit.T)
+    return Matrix(rows.version, rows.ts_config, rows.ids.astype(np.int64, copy=False), columns, postings)
 
 
 class VectorCache:
@@ -149,6 +170,7 @@ class VectorCache:
         self._chunk_bytes: dict[UUID, float] = {}  # bytes per chunk of each chatbot's last copy
         self._load: asyncio.Task[None] | None = None  # the one load in flight
         self._next_load_at = 0.0  # monotonic: the pause after the last load ends
+        self._scans: dict[int, _Scan] = {}  # by id(matrix): the searches waiting for its next product
 
     def eligible(self, chatbot_id: UUID, n: int) -> bool:
         """Whether a copy of the chatbot's `n` chunks is worth loading and fits the budget, by its
@@ -166,6 +188,36 @@ class VectorCache:
         if self.eligible(chatbot_id, n):
             self._start_load(chatbot_id)
         return None
+
+    async def candidates(self, matrix: Matrix, query: np.ndarray, limit: int) -> list[int]:
+        """`matrix.candidates(query, limit)`, the queries of concurrent searches of one copy taken
+        in one matrix product: the copy is read from memory once for all of them (a product of
+        k queries costs ~2 single ones at k = 8), and the event loop runs once per scan."""
+        if limit >= len(matrix.ids):
+            return matrix.candidates(query, limit)
+        scan = self._scans.get(id(matrix))
+        if scan is None:  # the first of this loop iteration: the scan runs in the next one
+            scan = self._scans[id(matrix)] = _Scan(matrix)
+            asyncio.get_running_loop().call_soon(self._run_scan, scan)
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        scan.waiting.append((query, limit, future))
+        return await future
+
+    def _run_scan(self, scan: _Scan) -> None:
+        del self._scans[id(scan.matrix)]
+        waiting = [(query, limit, future) for query, limit, future in scan.waiting if not future.done()]
+        if not waiting:
+            return
+        VECTOR_SCAN_QUERIES.observe(len(waiting))
+        try:
+            cosines = scan.matrix.cosines(np.stack([query for query, _, _ in waiting]))
+            found = [scan.matrix.candidates_of(row, limit) for row, (_, limit, _) in zip(cosines, waiting, strict=True)]
+        except Exception as exc:  # each search fails as a scan of its own would have
+            for _, _, future in waiting:
+                future.set_exception(exc)
+            return
+        for ids, (_, _, future) in zip(found, waiting, strict=True):
+            future.set_result(ids)
 
     def stale(self, chatbot_id: UUID, version: int) -> None:
         """The search statement found the chatbot's chunks changed since `version`: drop the copy."""
