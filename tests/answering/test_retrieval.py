@@ -417,3 +417,44 @@ async def test_query_vectors_are_cached_by_the_question_as_the_model_sees_it(emb
     assert np.allclose(fresh, first, atol=1e-6)  # and the model agrees the texts are one
     other = await retriever.embed_query("How do I return a parcel?")
     assert other is not first and not np.allclose(other, first, atol=1e-3)
+
+
+async def test_search_connections_go_back_to_their_pool_without_a_reset_and_keep_no_setting(
+    app_factory, db_url, db, embedder
+):
+    """A search changes no session state: its settings are SET LOCAL, inside a transaction. So the
+    search pool returns a connection without asyncpg's reset statement (advisory unlocks, CLOSE
+    ALL, UNLISTEN, RESET ALL: a round trip per search), and no setting outlives its search, for a
+    large chatbot's search (HNSW settings) as for a small one's."""
+    client = await app_factory(
+        make_settings(database_url=db_url, db_search_pool_max=1, db_pool_min=1, retrieval_exact_max_chunks=3)
+    )
+    large, small = await create_bot(client), await create_bot(client)
+    await insert_chunks(db, embedder, large.id, [text for text in CORPUS])
+    await insert_chunks(db, embedder, small.id, CORPUS[:2])
+    pool = client.services.retriever.pool
+    statements: list[str] = []
+
+    def log(query) -> None:
+        statements.append(query.query)
+
+    settings = "SELECT current_setting('hnsw.ef_search', true), current_setting('plan_cache_mode')"
+    async with pool.acquire() as conn:  # the pool's one connection
+        conn.add_query_logger(log)
+    try:
+        for bot in (large, small, large):
+            r = await client.post("/v1/search", json={"query": "quick fox", "top_k": 3}, headers=bot.sk_headers())
+            assert r.status_code == 200 and r.json()["results"], r.text
+        assert any("hnsw.ef_search" in sql for sql in statements)  # the large chatbot's search ran HNSW
+        assert not [sql for sql in statements if "RESET ALL" in sql or "UNLISTEN" in sql]
+        async with pool.acquire() as conn:  # pgvector's default, not the search's 100; generic plans
+            assert tuple(await conn.fetchrow(settings)) == ("40", "force_generic_plan")
+            transaction = conn.transaction()  # left open: the release still rolls it back
+            await transaction.start()
+            await conn.execute("SET LOCAL hnsw.ef_search = 77")
+        async with pool.acquire() as conn:
+            assert tuple(await conn.fetchrow(settings)) == ("40", "force_generic_plan")
+            assert not conn.is_in_transaction()
+    finally:
+        async with pool.acquire() as conn:
+            conn.remove_query_logger(log)

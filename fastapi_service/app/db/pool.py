@@ -8,6 +8,11 @@ One plan for every chatbot is safe because migration 0312 declares each chatbot 
 the tables (the plan reads a chatbot's rows through the indexes); large chatbots, searched with
 HNSW, are planned for themselves (`retrieval.repository.large_chatbot_search`). Every other
 statement keeps PostgreSQL's `auto`.
+
+A search changes no session state (its settings are `SET LOCAL`, in a transaction), so the search
+pool returns a connection with asyncpg's own cleanup only (an open transaction rolled back,
+listeners removed) and without its reset statement (advisory unlocks, `CLOSE ALL`, `UNLISTEN *`,
+`RESET ALL`): one round trip less per search.
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """The search pool's `reset`: nothing beyond asyncpg's cleanup, which runs before it."""
+
+
 async def create_pool(settings: Settings, dsn: str, *, searches: bool = False) -> asyncpg.Pool:
     """The process's pool (DB_POOL_MIN..DB_POOL_MAX connections), or with `searches` its search
     pool (DB_POOL_MIN..DB_SEARCH_POOL_MAX, generic plans)."""
@@ -46,6 +55,7 @@ async def create_pool(settings: Settings, dsn: str, *, searches: bool = False) -
         timeout=10,
         init=init_connection,
         server_settings={"plan_cache_mode": "force_generic_plan"} if searches else None,
+        reset=keep_session if searches else None,
     )
     assert pool is not None
     return pool
