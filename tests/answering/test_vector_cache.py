@@ -366,8 +366,11 @@ async def test_bm25_through_the_copy_is_postgresqls_own(app_factory, db_url, db)
                     assert_same_ranking(through_copy, own)
                     compared[scoring] += bool(own)
         # in keyword mode every query finds chunks but the stop word and the unknown words; fused
-        # scorings skip the few queries whose BM25 candidates end between near-equal chunks
-        assert all(cut[s] <= len(queries) // 4 for s in scorings), cut
+        # scorings skip the queries whose BM25 candidates end between near-equal chunks, and RRF
+        # those with two near-equal candidates anywhere (a short query of common words matches
+        # many chunks of one length with one occurrence each: 18 of these 65 queries, by which
+        # paragraphs the docs hold); at least half of the queries are compared in every scoring
+        assert all(cut[s] <= len(queries) // 2 for s in scorings), cut
         assert compared == {s: len(queries) - 2 if s == "keyword" else len(queries) - cut[s] for s in scorings}
 
     await compare(await loaded_copy(client, bot, len(texts)), ("keyword", "convex", "rrf"))
