@@ -430,7 +430,7 @@ async def test_search_connections_go_back_to_their_pool_without_a_reset_and_keep
         make_settings(database_url=db_url, db_search_pool_max=1, db_pool_min=1, retrieval_exact_max_chunks=3)
     )
     large, small = await create_bot(client), await create_bot(client)
-    await insert_chunks(db, embedder, large.id, [text for text in CORPUS])
+    await insert_chunks(db, embedder, large.id, CORPUS)
     await insert_chunks(db, embedder, small.id, CORPUS[:2])
     pool = client.services.retriever.pool
     statements: list[str] = []

@@ -37,7 +37,7 @@ import math
 import sys
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
@@ -90,7 +90,7 @@ class Postings:
         return matched, totals[matched]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one copy is one object: compared and hashed by identity
 class Matrix:
     """One chatbot's chunks at one version of its chunk set: unit vectors and BM25 postings, by
     row, with their ids (ascending), and the text-search configuration they were indexed with."""
@@ -117,9 +117,7 @@ class Matrix:
         return self.candidates_of(self.cosines(query), limit)
 
     def candidates_of(self, scores: np.ndarray, limit: int) -> list[int]:
-        """`candidates` from one query's cosines to every chunk."""
-        if limit >= len(self.ids):
-            return [int(i) for i in self.ids]
+        """`candidates` from one query's cosines to every chunk, for a `limit` below their number."""
         kth = np.partition(scores, len(scores) - limit)[len(scores) - limit]
         return [int(i) for i in self.ids[scores >= kth - TIE_MARGIN]]
 
@@ -133,14 +131,6 @@ class Matrix:
             rows, scores = rows[kept], scores[kept]
         order = np.lexsort((rows, -scores))[:limit]  # rows ascend with ids: ties by id
         return self.ids[rows[order]].tolist(), scores[order].tolist()
-
-
-@dataclass
-class _Scan:
-    """The searches waiting for the next product of one copy: (query, limit, future) each."""
-
-    matrix: Matrix
-    waiting: list[tuple[np.ndarray, int, asyncio.Future[list[int]]]] = field(default_factory=list)
 
 
 def matrix_of(rows: repository.ChunkCopyRows) -> Matrix:
@@ -170,7 +160,8 @@ class VectorCache:
         self._chunk_bytes: dict[UUID, float] = {}  # bytes per chunk of each chatbot's last copy
         self._load: asyncio.Task[None] | None = None  # the one load in flight
         self._next_load_at = 0.0  # monotonic: the pause after the last load ends
-        self._scans: dict[int, _Scan] = {}  # by id(matrix): the searches waiting for its next product
+        # per copy, the searches waiting for its next product: (query, limit, future) each
+        self._scans: dict[Matrix, list[tuple[np.ndarray, int, asyncio.Future[list[int]]]]] = {}
 
     def eligible(self, chatbot_id: UUID, n: int) -> bool:
         """Whether a copy of the chatbot's `n` chunks is worth loading and fits the budget, by its
@@ -192,26 +183,25 @@ class VectorCache:
     async def candidates(self, matrix: Matrix, query: np.ndarray, limit: int) -> list[int]:
         """`matrix.candidates(query, limit)`, the queries of concurrent searches of one copy taken
         in one matrix product: the copy is read from memory once for all of them (a product of
-        k queries costs ~2 single ones at k = 8), and the event loop runs once per scan."""
+        k queries costs ~2 single ones at k = 8)."""
         if limit >= len(matrix.ids):
             return matrix.candidates(query, limit)
-        scan = self._scans.get(id(matrix))
-        if scan is None:  # the first of this loop iteration: the scan runs in the next one
-            scan = self._scans[id(matrix)] = _Scan(matrix)
-            asyncio.get_running_loop().call_soon(self._run_scan, scan)
-        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        scan.waiting.append((query, limit, future))
+        loop = asyncio.get_running_loop()
+        if matrix not in self._scans:  # the first of this loop iteration: the scan runs in the next one
+            self._scans[matrix] = []
+            loop.call_soon(self._run_scan, matrix)
+        future: asyncio.Future[list[int]] = loop.create_future()
+        self._scans[matrix].append((query, limit, future))
         return await future
 
-    def _run_scan(self, scan: _Scan) -> None:
-        del self._scans[id(scan.matrix)]
-        waiting = [(query, limit, future) for query, limit, future in scan.waiting if not future.done()]
+    def _run_scan(self, matrix: Matrix) -> None:
+        waiting = [(query, limit, future) for query, limit, future in self._scans.pop(matrix) if not future.done()]
         if not waiting:
             return
         VECTOR_SCAN_QUERIES.observe(len(waiting))
         try:
-            cosines = scan.matrix.cosines(np.stack([query for query, _, _ in waiting]))
-            found = [scan.matrix.candidates_of(row, limit) for row, (_, limit, _) in zip(cosines, waiting, strict=True)]
+            cosines = matrix.cosines(np.stack([query for query, _, _ in waiting]))
+            found = [matrix.candidates_of(row, limit) for row, (_, limit, _) in zip(cosines, waiting, strict=True)]
         except Exception as exc:  # each search fails as a scan of its own would have
             for _, _, future in waiting:
                 future.set_exception(exc)
